@@ -1,0 +1,45 @@
+"""Partner Subscription Checkout: the app factory."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from . import api, config, errors, health, middleware, services
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Defaults, then instance/config.py, then CHECKOUT_* variables, then `test_config`."""
+    app = Flask(
+        __name__,
+        instance_path=str(ROOT / "instance"),
+        instance_relative_config=True,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    app.config.from_object(config.Defaults)
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.from_prefixed_env("CHECKOUT")
+    if test_config:
+        app.config.from_mapping(test_config)
+    config.normalise(app.config)
+    config.check_production(app.config)
+    _configure_logging(app)
+
+    middleware.init_app(app)
+    services.init_app(app)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(health.bp)
+    errors.register_error_handlers(app)
+    return app
+
+
+def _configure_logging(app: Flask) -> None:
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("checkout.access").setLevel(logging.INFO)

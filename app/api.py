@@ -1,0 +1,161 @@
+"""The partners' JSON API: the seed's three operations on `/api/v1/checkout/basket`.
+
+Each handler follows the same steps: authenticate, parse, find the basket, check the bot
+token, apply the rule. Errors are raised, never answered here (see errors.py).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from . import landing
+from .baskets import COMPLETED, Basket
+from .errors import BasketCompleted, InvalidRequest, MultipleAddOffers
+from .middleware import client_ip
+from .models import is_id
+from .services import checkout, recaptcha, tokens
+from .tracking import MAX_KEYS, MAX_VALUE, capture, clean_referrer
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+MAX_REMOVE_OFFERS = 20
+
+
+def basket_json(basket: Basket) -> dict[str, Any]:
+    """The basket as partners see it; money as decimal strings with a currency."""
+
+    def offers(items: Any) -> list[dict[str, Any]]:
+        return [o.to_json() for o in items]
+
+    return {
+        "basketId": basket.basket_id,
+        "subscriptionId": basket.subscription_id,
+        "status": "completed" if basket.status == COMPLETED else "open",
+        "checkoutCompleted": basket.status == COMPLETED,
+        "currentPlan": basket.plan.to_json(),
+        "activeOffers": offers(basket.active_offers),
+        "availableOffers": offers(basket.eligible_offers),
+        "suggestedOffer": basket.suggested_offer,
+        "addOffers": offers(basket.add_offers),
+        "removeOffers": offers(basket.remove_offers),
+        "totals": {
+            "current": basket.current_price.to_json(),
+            "new": basket.new_price.to_json(),
+            "effectiveDate": basket.effective_date,
+        },
+        "pendingChange": basket.pending_change.to_json() if basket.pending_change else None,
+        "tracking": {"referrer": basket.referrer, "params": basket.tracking},
+        "expiresAt": _iso(basket.expires_at),
+        "order": basket.order.to_json() if basket.order else None,
+    }
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _json_body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise InvalidRequest("the body must be a JSON object")
+    return body
+
+
+def _customer() -> str:
+    return tokens().validate(request.headers.get("Authorization")).subject
+
+
+@bp.get("/checkout/basket")
+def get_basket() -> Response:
+    customer = _customer()
+    basket = checkout().load(customer, landing.read_basket_id())
+    return _basket_response(basket, "Basket retrieved successfully")
+
+
+@bp.post("/checkout/basket")
+def create_basket() -> tuple[Response, int]:
+    customer = _customer()
+    body = _json_body()
+    subscription_id = body.get("subscriptionId")
+    if not isinstance(subscription_id, str) or not is_id(subscription_id):
+        raise InvalidRequest("subscriptionId is required")
+    referrer = _referrer(body)
+    tracking = _tracking(body.get("tracking"))
+    recaptcha().verify(request.headers.get("X-Recaptcha-Token"), client_ip())
+    basket = checkout().create(customer, subscription_id, referrer=referrer, tracking=tracking)
+    response = _basket_response(basket, "Checkout basket created successfully")
+    landing.issue(response, basket.basket_id)
+    return response, 201
+
+
+@bp.put("/checkout/basket")
+def update_basket() -> Response:
+    customer = _customer()
+    body = _json_body()
+    add = _offer_ids(body, "addOffers", limit=1)
+    remove = _offer_ids(body, "removeOffers", limit=MAX_REMOVE_OFFERS)
+    complete = body.get("complete", False)
+    if not isinstance(complete, bool):
+        raise InvalidRequest("complete must be true or false")
+    basket_id = landing.read_basket_id()
+    basket = checkout().load(customer, basket_id, refresh=False)
+    if basket.status != "open" and (add or remove):
+        raise BasketCompleted()
+    recaptcha().verify(request.headers.get("X-Recaptcha-Token"), client_ip())
+    if add or remove:
+        basket = checkout().change(customer, basket_id, add, remove)
+    if complete:
+        basket = checkout().complete(customer, basket_id)
+    response = _basket_response(basket, "Basket updated successfully")
+    landing.issue(response, basket.basket_id)
+    return response
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    return Response(_openapi_document(), mimetype="application/json")
+
+
+@cache
+def _openapi_document() -> str:
+    return resources.files("app").joinpath("openapi.json").read_text(encoding="utf-8")
+
+
+def _basket_response(basket: Basket, message: str) -> Response:
+    return jsonify({"message": message, "basket": basket_json(basket)})
+
+
+def _offer_ids(body: dict[str, Any], key: str, *, limit: int) -> list[str]:
+    value = body.get(key, [])
+    if not isinstance(value, list) or not all(is_id(item) for item in value):
+        raise InvalidRequest(f"{key} must be a list of offer ids")
+    if key == "addOffers" and len(value) > limit:
+        raise MultipleAddOffers("addOffers holds at most one offer id")
+    if len(value) > limit or len(set(value)) != len(value):
+        raise InvalidRequest(f"{key} holds at most {limit} distinct offer ids")
+    return list(value)
+
+
+def _referrer(body: dict[str, Any]) -> str | None:
+    given = body.get("referrer")
+    if given is None:
+        return clean_referrer(request.headers.get("Referer"))
+    referrer = clean_referrer(given) if isinstance(given, str) else None
+    if referrer is None:
+        raise InvalidRequest("referrer must be an absolute http(s) URL")
+    return referrer
+
+
+def _tracking(value: Any) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or len(value) > MAX_KEYS * 2:
+        raise InvalidRequest(f"tracking must be a flat object of at most {MAX_KEYS} strings")
+    if not all(isinstance(v, str) and len(v) <= MAX_VALUE * 4 for v in value.values()):
+        raise InvalidRequest("tracking values must be strings")
+    return capture(value.items())

@@ -1,0 +1,110 @@
+"""SubscriptionClient: the only module that speaks HTTP to the subscription backend.
+
+One `requests.Session` per process with connect and read timeouts. Reads are retried
+(they change nothing); quotes and orders are not, and an order carries an
+`Idempotency-Key` so that a retry by the caller finds the same order again. Every answer
+we did not expect becomes one `UpstreamError`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from .errors import InvalidRequest, SubscriptionLocked, SubscriptionNotFound, UpstreamError
+from .models import Order, Quote, Subscription
+
+log = logging.getLogger(__name__)
+
+_OFFER_REJECTIONS = {"offer_not_eligible", "offer_not_active", "unknown_offer", "invalid_request"}
+
+
+class SubscriptionClient:
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        connect_timeout: float,
+        read_timeout: float,
+        read_retries: int,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = (connect_timeout, read_timeout)
+        self.session = requests.Session()
+        self.session.headers.update(
+            {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        )
+        retry = Retry(
+            total=read_retries,
+            allowed_methods=frozenset({"GET"}),
+            status_forcelist=(502, 503, 504),
+            backoff_factor=0.1,
+            raise_on_status=False,
+        )
+        adapter = HTTPAdapter(max_retries=retry, pool_maxsize=32)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+
+    def get_subscription(self, subscription_id: str) -> Subscription:
+        data = self._call("GET", f"/subscriptions/{subscription_id}")
+        return _parse(Subscription.parse, data)
+
+    def quote(self, subscription_id: str, add: Iterable[str], remove: Iterable[str]) -> Quote:
+        body = {"addOffers": list(add), "removeOffers": list(remove)}
+        data = self._call("POST", f"/subscriptions/{subscription_id}/quotes", json=body)
+        return _parse(Quote.parse, data)
+
+    def submit_order(self, order: dict[str, Any], idempotency_key: str) -> Order:
+        data = self._call(
+            "POST", "/orders", json=order, headers={"Idempotency-Key": idempotency_key}
+        )
+        return _parse(Order.parse, data)
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self.session.request(
+                method, self.base_url + path, timeout=self.timeout, **kwargs
+            )
+        except requests.RequestException as exc:
+            log.warning("backend %s %s failed: %s", method, path, type(exc).__name__)
+            raise UpstreamError() from exc
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if response.status_code in (200, 201) and data is not None:
+            return data
+        error = data.get("error") if isinstance(data, dict) else None
+        if response.status_code == 404 and error == "subscription_not_found":
+            raise SubscriptionNotFound()
+        if response.status_code == 409 and error == "pending_change":
+            raise SubscriptionLocked(pendingChange=_pending(data))
+        if response.status_code == 400 and error in _OFFER_REJECTIONS:
+            offer = data.get("offerId") if isinstance(data, dict) else None
+            reason = f"{error.replace('_', ' ')}: {offer}" if isinstance(offer, str) else error
+            raise InvalidRequest(reason[:200])
+        log.warning("backend %s %s answered %s", method, path, response.status_code)
+        raise UpstreamError()
+
+
+def _parse(parser: Any, data: Any) -> Any:
+    try:
+        return parser(data)
+    except (ValueError, TypeError, KeyError) as exc:
+        log.warning("backend answer malformed: %s", exc)
+        raise UpstreamError() from exc
+
+
+def _pending(data: dict[str, Any]) -> dict[str, str] | None:
+    pending = data.get("pendingChange")
+    if isinstance(pending, dict):
+        desc, when = pending.get("description"), pending.get("effectiveDate")
+        if isinstance(desc, str) and isinstance(when, str):
+            return {"description": desc[:200], "effectiveDate": when[:10]}
+    return None

@@ -1,0 +1,161 @@
+"""The basket and its store on Redis.
+
+A basket is one JSON value under one key, with a TTL refreshed on every write. Every
+write is a compare-and-set on the basket's `version` (one Lua script, one round trip), so
+two updates at once never lose one: the loser re-reads and applies its change again.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from .models import Money, Offer, Order, PendingChange
+from .storage import Keys
+
+OPEN, COMPLETING, COMPLETED = "open", "completing", "completed"
+
+_CAS = """
+local current = redis.call('GET', KEYS[1])
+if ARGV[1] == '0' then
+  if current then return 0 end
+else
+  if not current then return -1 end
+  if tostring(cjson.decode(current)['version']) ~= ARGV[1] then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[3]))
+return 1
+"""
+
+
+def new_basket_id() -> str:
+    """256 random bits, URL-safe."""
+    return secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True, slots=True)
+class Basket:
+    basket_id: str
+    customer_id: str
+    subscription_id: str
+    plan: Offer
+    active_offers: tuple[Offer, ...]
+    eligible_offers: tuple[Offer, ...]
+    current_price: Money
+    new_price: Money
+    effective_date: str
+    snapshot_at: float
+    created_at: float
+    updated_at: float = 0.0
+    expires_at: float = 0.0
+    version: int = 0
+    status: str = OPEN
+    add_offers: tuple[Offer, ...] = ()
+    remove_offers: tuple[Offer, ...] = ()
+    suggested_offer: str | None = None
+    referrer: str | None = None
+    tracking: dict[str, str] = field(default_factory=dict)
+    pending_change: PendingChange | None = None
+    completing_since: float | None = None
+    order: Order | None = None
+
+    @property
+    def completed(self) -> bool:
+        return self.status == COMPLETED
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.add_offers or self.remove_offers)
+
+    def offer(self, offer_id: str) -> Offer | None:
+        for offer in (*self.active_offers, *self.eligible_offers):
+            if offer.id == offer_id:
+                return offer
+        return None
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "version": self.version,
+                "basketId": self.basket_id,
+                "customerId": self.customer_id,
+                "subscriptionId": self.subscription_id,
+                "status": self.status,
+                "plan": self.plan.to_json(),
+                "activeOffers": [o.to_json() for o in self.active_offers],
+                "eligibleOffers": [o.to_json() for o in self.eligible_offers],
+                "addOffers": [o.to_json() for o in self.add_offers],
+                "removeOffers": [o.to_json() for o in self.remove_offers],
+                "currentPrice": self.current_price.to_json(),
+                "newPrice": self.new_price.to_json(),
+                "effectiveDate": self.effective_date,
+                "snapshotAt": self.snapshot_at,
+                "createdAt": self.created_at,
+                "updatedAt": self.updated_at,
+                "expiresAt": self.expires_at,
+                "suggestedOffer": self.suggested_offer,
+                "referrer": self.referrer,
+                "tracking": self.tracking,
+                "pendingChange": self.pending_change.to_json() if self.pending_change else None,
+                "completingSince": self.completing_since,
+                "order": self.order.to_json() if self.order else None,
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> Basket:
+        d = json.loads(raw)
+        offers = lambda key: tuple(Offer.parse(o) for o in d[key])  # noqa: E731
+        return cls(
+            version=d["version"],
+            basket_id=d["basketId"],
+            customer_id=d["customerId"],
+            subscription_id=d["subscriptionId"],
+            status=d["status"],
+            plan=Offer.parse(d["plan"]),
+            active_offers=offers("activeOffers"),
+            eligible_offers=offers("eligibleOffers"),
+            add_offers=offers("addOffers"),
+            remove_offers=offers("removeOffers"),
+            current_price=Money.parse(d["currentPrice"]),
+            new_price=Money.parse(d["newPrice"]),
+            effective_date=d["effectiveDate"],
+            snapshot_at=d["snapshotAt"],
+            created_at=d["createdAt"],
+            updated_at=d["updatedAt"],
+            expires_at=d["expiresAt"],
+            suggested_offer=d["suggestedOffer"],
+            referrer=d["referrer"],
+            tracking=d["tracking"],
+            pending_change=PendingChange.parse(d["pendingChange"]) if d["pendingChange"] else None,
+            completing_since=d["completingSince"],
+            order=Order.parse(d["order"]) if d["order"] else None,
+        )
+
+
+class BasketStore:
+    def __init__(self, redis: Any, keys: Keys, ttl_seconds: int) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.ttl = int(ttl_seconds)
+        self._cas = redis.register_script(_CAS)
+
+    def get(self, basket_id: str) -> Basket | None:
+        raw = self.redis.get(self.keys.basket(basket_id))
+        return Basket.from_json(raw) if raw is not None else None
+
+    def save(self, basket: Basket) -> Basket | None:
+        """Write `basket` if nobody wrote since it was read; None when somebody did."""
+        now = time.time()
+        written = replace(
+            basket, version=basket.version + 1, updated_at=now, expires_at=now + self.ttl
+        )
+        result = self._cas(
+            keys=[self.keys.basket(basket.basket_id)],
+            args=[str(basket.version), written.to_json(), self.ttl],
+        )
+        return written if result == 1 else None

@@ -1,0 +1,280 @@
+"""The checkout's rules, shared by the JSON API and the browser pages.
+
+- A basket belongs to the customer who created it; anyone else is told it does not exist.
+- A subscription with a pending change cannot be checked out (`SubscriptionLocked`).
+- A basket holds at most one offer to add; adding another replaces it.
+- Completion submits the change upstream exactly once: the basket moves from `open` to
+  `completing` by compare-and-set, so one request wins and the rest wait for its order;
+  the order carries an idempotency key derived from the basket and its changes, so a retry
+  after a lost answer finds the same order instead of making a second.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from .backend import SubscriptionClient
+from .baskets import COMPLETED, COMPLETING, OPEN, Basket, BasketStore, new_basket_id
+from .errors import (
+    BasketCompleted,
+    BasketNotFound,
+    CheckoutInProgress,
+    InvalidRequest,
+    SubscriptionLocked,
+    SubscriptionNotFound,
+    UpstreamError,
+)
+from .models import Offer, Subscription, is_id
+
+_SAVE_ATTEMPTS = 8
+_WAIT_STEP = 0.05
+
+
+class Checkout:
+    def __init__(
+        self, store: BasketStore, backend: SubscriptionClient, config: dict[str, Any]
+    ) -> None:
+        self.store = store
+        self.backend = backend
+        self.snapshot_max_age = float(config["BASKET_SNAPSHOT_MAX_AGE_SECONDS"])
+        connect, read = backend.timeout
+        # How long a completion may take upstream before another request may take it over.
+        self.submit_budget = float(connect) + float(read) + 1.0
+
+    # -- create ------------------------------------------------------------------------
+
+    def create(
+        self,
+        customer_id: str,
+        subscription_id: str,
+        *,
+        referrer: str | None = None,
+        tracking: dict[str, str] | None = None,
+        suggested_offer: str | None = None,
+    ) -> Basket:
+        if not is_id(subscription_id):
+            raise InvalidRequest("subscriptionId is not a valid id")
+        subscription = self._subscription_of(customer_id, subscription_id)
+        if subscription.pending_change is not None:
+            raise SubscriptionLocked(pendingChange=subscription.pending_change.to_json())
+        now = time.time()
+        eligible = {offer.id for offer in subscription.eligible_offers}
+        basket = Basket(
+            basket_id=new_basket_id(),
+            customer_id=customer_id,
+            subscription_id=subscription.id,
+            plan=subscription.plan,
+            active_offers=subscription.active_offers,
+            eligible_offers=subscription.eligible_offers,
+            current_price=subscription.recurring_price,
+            new_price=subscription.recurring_price,
+            effective_date=subscription.next_billing_date,
+            snapshot_at=now,
+            created_at=now,
+            suggested_offer=suggested_offer if suggested_offer in eligible else None,
+            referrer=referrer,
+            tracking=dict(tracking or {}),
+        )
+        saved = self.store.save(basket)
+        assert saved is not None, "a fresh basket id cannot already exist"
+        return saved
+
+    def _subscription_of(self, customer_id: str, subscription_id: str) -> Subscription:
+        subscription = self.backend.get_subscription(subscription_id)
+        if subscription.customer_id != customer_id:
+            raise SubscriptionNotFound()
+        return subscription
+
+    # -- read ----------------------------------------------------------------------------
+
+    def load(self, customer_id: str, basket_id: str | None, *, refresh: bool = True) -> Basket:
+        """The customer's basket; its snapshot of the subscription renewed when stale."""
+        basket = self.store.get(basket_id) if basket_id else None
+        if basket is None or basket.customer_id != customer_id:
+            raise BasketNotFound()
+        if refresh and basket.status == OPEN:
+            if time.time() - basket.snapshot_at > self.snapshot_max_age:
+                basket = self._refresh(basket)
+        return basket
+
+    def _refresh(self, basket: Basket) -> Basket:
+        subscription = self._subscription_of(basket.customer_id, basket.subscription_id)
+        active = {o.id for o in subscription.active_offers}
+        eligible = {o.id for o in subscription.eligible_offers}
+        fresh = replace(
+            basket,
+            plan=subscription.plan,
+            active_offers=subscription.active_offers,
+            eligible_offers=subscription.eligible_offers,
+            add_offers=tuple(o for o in basket.add_offers if o.id in eligible),
+            remove_offers=tuple(o for o in basket.remove_offers if o.id in active),
+            current_price=subscription.recurring_price,
+            new_price=subscription.recurring_price,
+            effective_date=subscription.next_billing_date,
+            pending_change=subscription.pending_change,
+            snapshot_at=time.time(),
+        )
+        if fresh.has_changes and fresh.pending_change is None:
+            fresh = self._priced(fresh)
+        return self.store.save(fresh) or fresh
+
+    # -- change --------------------------------------------------------------------------
+
+    def change(
+        self, customer_id: str, basket_id: str | None, add: Sequence[str], remove: Sequence[str]
+    ) -> Basket:
+        """Apply the customer's choices; the backend prices them (and rejects bad ones)."""
+        if set(add) & set(remove):
+            raise InvalidRequest("the same offer is both added and removed")
+
+        def choose(basket: Basket) -> Basket:
+            self._ensure_open(basket)
+            chosen = _with_choices(basket, add, remove)
+            unchanged = (chosen.add_offers, chosen.remove_offers) == (
+                basket.add_offers,
+                basket.remove_offers,
+            )
+            return chosen if unchanged else self._priced(chosen)
+
+        return self._update(customer_id, basket_id, choose)
+
+    def _priced(self, basket: Basket) -> Basket:
+        if not basket.has_changes:
+            return replace(basket, new_price=basket.current_price)
+        quote = self.backend.quote(
+            basket.subscription_id,
+            [o.id for o in basket.add_offers],
+            [o.id for o in basket.remove_offers],
+        )
+        return replace(
+            basket,
+            current_price=quote.current_price,
+            new_price=quote.new_price,
+            effective_date=quote.effective_date,
+        )
+
+    @staticmethod
+    def _ensure_open(basket: Basket) -> None:
+        if basket.status != OPEN:
+            raise BasketCompleted()
+        if basket.pending_change is not None:
+            raise SubscriptionLocked(pendingChange=basket.pending_change.to_json())
+
+    def _update(
+        self, customer_id: str, basket_id: str | None, change: Callable[[Basket], Basket]
+    ) -> Basket:
+        for _ in range(_SAVE_ATTEMPTS):
+            basket = self.load(customer_id, basket_id, refresh=False)
+            saved = self.store.save(change(basket))
+            if saved is not None:
+                return saved
+        raise CheckoutInProgress("the basket is changing too often; retry")
+
+    # -- complete ------------------------------------------------------------------------
+
+    def complete(self, customer_id: str, basket_id: str | None) -> Basket:
+        """Submit the change once; every concurrent or repeated call gets the same order."""
+        deadline = time.monotonic() + self.submit_budget + 2.0
+        while True:
+            basket = self.load(customer_id, basket_id, refresh=False)
+            if basket.status == COMPLETED:
+                return basket
+            if basket.status == COMPLETING and not self._stale(basket):
+                if time.monotonic() > deadline:
+                    raise CheckoutInProgress()
+                time.sleep(_WAIT_STEP)
+                continue
+            if basket.pending_change is not None:
+                raise SubscriptionLocked(pendingChange=basket.pending_change.to_json())
+            if not basket.has_changes:
+                raise InvalidRequest("the basket has no changes to confirm")
+            claimed = self.store.save(
+                replace(basket, status=COMPLETING, completing_since=time.time())
+            )
+            if claimed is not None:
+                return self._submit(claimed)
+
+    def _stale(self, basket: Basket) -> bool:
+        return time.time() - (basket.completing_since or 0.0) > self.submit_budget * 2
+
+    def _submit(self, basket: Basket) -> Basket:
+        try:
+            order = self.backend.submit_order(_order_request(basket), idempotency_key(basket))
+        except (UpstreamError, SubscriptionLocked, InvalidRequest, SubscriptionNotFound):
+            # Nothing was accepted that a retry with the same changes would not find again.
+            self._settle(basket, lambda b: replace(b, status=OPEN, completing_since=None))
+            raise
+        return self._settle(
+            basket,
+            lambda b: replace(
+                b,
+                status=COMPLETED,
+                completing_since=None,
+                order=order,
+                new_price=order.new_price,
+                effective_date=order.effective_date,
+            ),
+        )
+
+    def _settle(self, basket: Basket, change: Callable[[Basket], Basket]) -> Basket:
+        for _ in range(_SAVE_ATTEMPTS):
+            saved = self.store.save(change(basket))
+            if saved is not None:
+                return saved
+            fresh = self.store.get(basket.basket_id)
+            if fresh is None:
+                raise BasketNotFound()
+            if fresh.status == COMPLETED:
+                return fresh
+            basket = fresh
+        raise CheckoutInProgress()
+
+
+def _with_choices(basket: Basket, add: Sequence[str], remove: Sequence[str]) -> Basket:
+    """Apply removals then additions as changes to the basket's pending choices."""
+    adds = list(basket.add_offers)
+    removes = list(basket.remove_offers)
+    active = {o.id: o for o in basket.active_offers}
+    eligible = {o.id: o for o in basket.eligible_offers}
+    for offer_id in remove:
+        if any(o.id == offer_id for o in adds):
+            adds = [o for o in adds if o.id != offer_id]
+        elif offer_id in active:
+            if all(o.id != offer_id for o in removes):
+                removes.append(active[offer_id])
+        else:
+            raise InvalidRequest(f"{offer_id} is not an active offer of this subscription")
+    for offer_id in add:
+        if any(o.id == offer_id for o in removes):
+            removes = [o for o in removes if o.id != offer_id]
+        elif offer_id in eligible:
+            adds = [eligible[offer_id]]  # one offer to add per basket: the newest choice wins
+        elif offer_id not in active:
+            raise InvalidRequest(f"{offer_id} is not an offer this subscription can add")
+    return replace(basket, add_offers=tuple(adds), remove_offers=tuple(removes))
+
+
+def _ids(offers: Sequence[Offer]) -> list[str]:
+    return [o.id for o in offers]
+
+
+def idempotency_key(basket: Basket) -> str:
+    """The same basket with the same changes always submits under the same key."""
+    changes = ",".join(_ids(basket.add_offers)) + "|" + ",".join(_ids(basket.remove_offers))
+    return f"{basket.basket_id}.{hashlib.sha256(changes.encode()).hexdigest()[:16]}"
+
+
+def _order_request(basket: Basket) -> dict[str, Any]:
+    return {
+        "subscriptionId": basket.subscription_id,
+        "customerId": basket.customer_id,
+        "basketId": basket.basket_id,
+        "addOffers": _ids(basket.add_offers),
+        "removeOffers": _ids(basket.remove_offers),
+        "referrer": basket.referrer,
+        "tracking": basket.tracking,
+    }

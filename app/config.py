@@ -1,0 +1,113 @@
+"""Configuration defaults, and the checks that stop a production start on development settings.
+
+Order of precedence (lowest first): these defaults, `instance/config.py`, `CHECKOUT_*`
+environment variables, then the mapping a test passes to `create_app`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+DEV_SECRET_KEY = "dev-only-secret-key-not-for-production"
+DEV_OAUTH_CLIENT_SECRET = "checkout-dev-secret"
+DEV_RECAPTCHA_SECRET_KEY = "sandbox-recaptcha-secret"
+DEV_SUBSCRIPTION_API_TOKEN = "sandbox-backend-token"
+SANDBOX = "http://127.0.0.1:5001"
+
+
+class Defaults:
+    """Development defaults: everything points at the local sandbox."""
+
+    ENV = "development"
+    SECRET_KEY = DEV_SECRET_KEY
+
+    REDIS_URL = "redis://127.0.0.1:6379/0"
+    REDIS_CLUSTER = False
+    REDIS_KEY_PREFIX = "checkout"
+    REDIS_SOCKET_TIMEOUT = 1.0
+
+    SUBSCRIPTION_API_URL = f"{SANDBOX}/backend/v1"
+    SUBSCRIPTION_API_TOKEN = DEV_SUBSCRIPTION_API_TOKEN
+    SUBSCRIPTION_API_CONNECT_TIMEOUT = 1.0
+    SUBSCRIPTION_API_READ_TIMEOUT = 4.0
+    SUBSCRIPTION_API_READ_RETRIES = 2
+
+    OAUTH_ISSUER = SANDBOX
+    OAUTH_CLIENT_ID = "checkout-dev"
+    OAUTH_CLIENT_SECRET = DEV_OAUTH_CLIENT_SECRET
+    OAUTH_AUDIENCE = "checkout-api"
+    OAUTH_JWKS_CACHE_SECONDS = 600
+    OAUTH_LEEWAY_SECONDS = 30
+
+    RECAPTCHA_SITE_KEY = "sandbox-site-key"
+    RECAPTCHA_SECRET_KEY = DEV_RECAPTCHA_SECRET_KEY
+    RECAPTCHA_VERIFY_URL = f"{SANDBOX}/recaptcha/api/siteverify"
+    RECAPTCHA_SCRIPT_URL = f"{SANDBOX}/recaptcha/api.js"
+    RECAPTCHA_MIN_SCORE = 0.5
+    RECAPTCHA_ACTION = "checkout"
+    RECAPTCHA_HOSTNAMES = ["localhost", "127.0.0.1"]
+    RECAPTCHA_TIMEOUT = 3.0
+
+    BASKET_TTL_SECONDS = 1800
+    # A basket's copy of the subscription is trusted for reads this long; changes and
+    # completion always ask the backend.
+    BASKET_SNAPSHOT_MAX_AGE_SECONDS = 300
+
+    # How many proxies in front of the app may set X-Forwarded-For (0: trust none).
+    TRUSTED_PROXIES = 0
+    MAX_CONTENT_LENGTH = 16 * 1024
+    JSON_SORT_KEYS = False
+
+    LANDING_COOKIE_NAME = "landing_state"
+    SESSION_COOKIE_NAME = "checkout_session"
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    WTF_CSRF_TIME_LIMIT = None  # the CSRF token lives as long as the signed session
+
+
+class ConfigError(RuntimeError):
+    """A setting that must not reach production; the message names it."""
+
+
+_LOOPBACK = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
+_URL_SETTINGS = (
+    "SUBSCRIPTION_API_URL",
+    "OAUTH_ISSUER",
+    "RECAPTCHA_VERIFY_URL",
+    "RECAPTCHA_SCRIPT_URL",
+)
+_DEV_SECRETS = {
+    "SECRET_KEY": DEV_SECRET_KEY,
+    "OAUTH_CLIENT_SECRET": DEV_OAUTH_CLIENT_SECRET,
+    "RECAPTCHA_SECRET_KEY": DEV_RECAPTCHA_SECRET_KEY,
+    "SUBSCRIPTION_API_TOKEN": DEV_SUBSCRIPTION_API_TOKEN,
+}
+
+
+def normalise(config: dict[str, Any]) -> None:
+    """Accept the forms an operator naturally writes in an environment variable."""
+    hostnames = config["RECAPTCHA_HOSTNAMES"]
+    if isinstance(hostnames, str):
+        config["RECAPTCHA_HOSTNAMES"] = [h.strip() for h in hostnames.split(",") if h.strip()]
+    for key in ("SUBSCRIPTION_API_URL", "OAUTH_ISSUER"):
+        config[key] = str(config[key]).rstrip("/")
+    config["SESSION_COOKIE_SECURE"] = config["ENV"] != "development"
+
+
+def check_production(config: dict[str, Any]) -> None:
+    """Refuse development secrets and sandbox URLs when CHECKOUT_ENV=production."""
+    if config["ENV"] != "production":
+        return
+    for key, dev_value in _DEV_SECRETS.items():
+        value = config.get(key) or ""
+        if value == dev_value:
+            raise ConfigError(f"CHECKOUT_{key} is the development value; set a real secret")
+        if key == "SECRET_KEY" and len(value) < 32:
+            raise ConfigError("CHECKOUT_SECRET_KEY is too short; use at least 32 random characters")
+    for key in _URL_SETTINGS:
+        url = urlsplit(str(config.get(key) or ""))
+        if url.scheme != "https" or (url.hostname or "") in _LOOPBACK:
+            raise ConfigError(
+                f"CHECKOUT_{key} points at the sandbox or is not https: {config.get(key)!r}"
+            )

@@ -1,0 +1,171 @@
+"""Domain errors and the one mapping from them to problem+json or an error page.
+
+Views raise `CheckoutError` subclasses; nothing else decides a status code or wording.
+The `detail` strings are the seed's wording.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+from flask import Flask, Response, g, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+DETAIL_UNAUTHORIZED = (
+    "Unauthorized — the request lacks valid authentication credentials. "
+    "Verify your Bearer token or API key is correct and has not expired."
+)
+DETAIL_UPSTREAM = (
+    "Bad Gateway — an upstream service returned an unexpected response. This typically "
+    "indicates an issue with the request payload (e.g. invalid field values, missing required "
+    "fields) or a transient infrastructure error. Retry the request, and if the issue persists, "
+    "verify the request body matches the expected schema."
+)
+DETAIL_CREATE_INVALID = "Invalid request body or missing required fields"
+DETAIL_UPDATE_INVALID = "Invalid request or multiple add offers provided"
+DETAIL_GET_NOT_FOUND = "No basket found in landing state"
+DETAIL_UPDATE_NOT_FOUND = "Basket not found in landing state"
+DETAIL_LOCKED = "Subscription has pending change, checkout locked"
+
+
+class CheckoutError(Exception):
+    """An expected failure with a stable code; `reason` says specifically what was wrong."""
+
+    status = 500
+    code = "internal_error"
+    title = "Internal error"
+    detail = "The request could not be completed."
+
+    def __init__(self, reason: str | None = None, **extra: Any) -> None:
+        super().__init__(reason or self.detail)
+        self.reason = reason
+        self.extra = extra
+
+    def detail_for(self, method: str) -> str:
+        return self.detail
+
+
+class InvalidRequest(CheckoutError):
+    status, code, title = 400, "invalid_request", "Invalid request"
+
+    def detail_for(self, method: str) -> str:
+        return DETAIL_UPDATE_INVALID if method == "PUT" else DETAIL_CREATE_INVALID
+
+
+class MultipleAddOffers(InvalidRequest):
+    code, title = "multiple_add_offers", "Multiple add offers"
+
+
+class RecaptchaFailed(InvalidRequest):
+    code, title = "recaptcha_failed", "Bot check failed"
+
+
+class Unauthorized(CheckoutError):
+    status, code, title, detail = 401, "unauthorized", "Unauthorized", DETAIL_UNAUTHORIZED
+
+
+class BasketNotFound(CheckoutError):
+    status, code, title = 404, "basket_not_found", "Basket not found"
+
+    def detail_for(self, method: str) -> str:
+        return DETAIL_UPDATE_NOT_FOUND if method == "PUT" else DETAIL_GET_NOT_FOUND
+
+
+class SubscriptionNotFound(CheckoutError):
+    status, code, title = 404, "subscription_not_found", "Subscription not found"
+    detail = "Subscription not found"
+
+
+class SubscriptionLocked(CheckoutError):
+    status, code, title, detail = 409, "subscription_locked", "Checkout locked", DETAIL_LOCKED
+
+
+class BasketCompleted(CheckoutError):
+    status, code, title = 409, "basket_completed", "Basket already completed"
+    detail = "Basket is already completed and cannot be changed"
+
+
+class CheckoutInProgress(CheckoutError):
+    status, code, title = 409, "checkout_in_progress", "Checkout in progress"
+    detail = "This basket is being submitted; retry the request in a moment"
+    retry_after = 1
+
+
+class UpstreamError(CheckoutError):
+    status, code, title, detail = 502, "upstream_error", "Bad Gateway", DETAIL_UPSTREAM
+    retry_after = 5
+
+
+class ServiceUnavailable(CheckoutError):
+    status, code, title = 503, "service_unavailable", "Service unavailable"
+    detail = "The checkout is briefly unavailable; nothing was changed. Retry shortly."
+    retry_after = 5
+
+
+def problem(error: CheckoutError, method: str) -> Response:
+    body: dict[str, Any] = {
+        "type": f"urn:problem:checkout:{error.code}",
+        "title": error.title,
+        "status": error.status,
+        "detail": error.detail_for(method),
+        "code": error.code,
+        "requestId": g.get("request_id", ""),
+    }
+    if error.reason:
+        body["reason"] = error.reason
+    body.update(error.extra)
+    response = jsonify(body)
+    response.status_code = error.status
+    response.mimetype = "application/problem+json"
+    if error.status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="checkout", error="invalid_token"'
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def _respond(error: CheckoutError) -> Response | tuple[str, int]:
+    if _wants_json():
+        return problem(error, request.method)
+    html = render_template("errors/error.html", error=error)
+    response = Response(html, status=error.status, mimetype="text/html")
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+class _HTTPProblem(CheckoutError):
+    """A plain HTTP error (404 route, 405, 413) in the same shape as the domain ones."""
+
+    def __init__(self, exc: HTTPException) -> None:
+        super().__init__()
+        self.status = exc.code or 500
+        self.code = (exc.name or "error").lower().replace(" ", "_")
+        self.title = exc.name or "Error"
+        self.detail = exc.description or self.title
+
+
+def register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(CheckoutError, _respond)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response | tuple[str, int]:
+        return _respond(_HTTPProblem(exc))
+
+    @app.errorhandler(redis.exceptions.ConnectionError)
+    @app.errorhandler(redis.exceptions.TimeoutError)
+    def redis_down(exc: Exception) -> Response | tuple[str, int]:
+        app.logger.warning("redis unavailable: %s", type(exc).__name__)
+        return _respond(ServiceUnavailable())
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Response | tuple[str, int]:
+        app.logger.exception("unexpected error")
+        return _respond(CheckoutError())

@@ -1,0 +1,55 @@
+"""The signed `landing_state` cookie that carries the basket id.
+
+A missing, tampered, expired or foreign cookie reads as "no basket"; it never raises.
+"""
+
+from __future__ import annotations
+
+from flask import Response, current_app, request
+from itsdangerous import BadData, URLSafeTimedSerializer
+
+_SALT = "checkout.landing-state"
+# The cookie outlives one basket TTL a little; the basket's own TTL in Redis decides.
+_MAX_AGE_FACTOR = 2
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=_SALT)
+
+
+def _max_age() -> int:
+    return int(current_app.config["BASKET_TTL_SECONDS"]) * _MAX_AGE_FACTOR
+
+
+def read_basket_id() -> str | None:
+    raw = request.cookies.get(current_app.config["LANDING_COOKIE_NAME"])
+    if not raw or len(raw) > 512:
+        return None
+    try:
+        data = _serializer().loads(raw, max_age=_max_age())
+    except BadData:
+        return None
+    basket_id = data.get("b") if isinstance(data, dict) else None
+    return basket_id if isinstance(basket_id, str) and 0 < len(basket_id) <= 64 else None
+
+
+def issue(response: Response, basket_id: str) -> None:
+    response.set_cookie(
+        current_app.config["LANDING_COOKIE_NAME"],
+        _serializer().dumps({"b": basket_id}),
+        max_age=_max_age(),
+        httponly=True,
+        samesite="Lax",
+        secure=current_app.config["SESSION_COOKIE_SECURE"],
+        path="/",
+    )
+
+
+def clear(response: Response) -> None:
+    response.delete_cookie(
+        current_app.config["LANDING_COOKIE_NAME"],
+        path="/",
+        httponly=True,
+        samesite="Lax",
+        secure=current_app.config["SESSION_COOKIE_SECURE"],
+    )

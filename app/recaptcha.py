@@ -1,0 +1,71 @@
+"""Server-side reCAPTCHA v3 verification: success, score, action, hostname, single use.
+
+Single use is enforced here as well as by Google: the token's digest is claimed in Redis
+(SET NX with a TTL) before it is verified, so a replayed token fails even if the
+verification service would have accepted it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Any
+
+import requests
+
+from .errors import RecaptchaFailed, UpstreamError
+from .storage import Keys
+
+log = logging.getLogger(__name__)
+
+MAX_TOKEN_LENGTH = 4096
+# Google's tokens are valid for two minutes; remember used ones for longer than that.
+USED_TOKEN_TTL = 600
+
+
+class RecaptchaVerifier:
+    def __init__(self, config: dict[str, Any], redis: Any, keys: Keys) -> None:
+        self.url = config["RECAPTCHA_VERIFY_URL"]
+        self.secret = config["RECAPTCHA_SECRET_KEY"]
+        self.min_score = float(config["RECAPTCHA_MIN_SCORE"])
+        self.action = config["RECAPTCHA_ACTION"]
+        self.hostnames = frozenset(config["RECAPTCHA_HOSTNAMES"])
+        self.timeout = float(config["RECAPTCHA_TIMEOUT"])
+        self.redis = redis
+        self.keys = keys
+        self.session = requests.Session()
+
+    def verify(self, token: str | None, remote_ip: str | None) -> None:
+        """Return quietly for a human; raise `RecaptchaFailed` otherwise."""
+        if not token or len(token) > MAX_TOKEN_LENGTH:
+            raise RecaptchaFailed("reCAPTCHA token missing")
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        if not self.redis.set(self.keys.recaptcha(digest), 1, nx=True, ex=USED_TOKEN_TTL):
+            raise RecaptchaFailed("reCAPTCHA token already used")
+        form = {"secret": self.secret, "response": token}
+        if remote_ip:
+            form["remoteip"] = remote_ip
+        try:
+            response = self.session.post(self.url, data=form, timeout=self.timeout)
+            result = response.json()
+        except (requests.RequestException, ValueError) as exc:
+            log.warning("reCAPTCHA verification unavailable: %s", type(exc).__name__)
+            raise UpstreamError() from exc
+        if not isinstance(result, dict) or response.status_code != 200:
+            raise UpstreamError()
+        self._judge(result)
+
+    def _judge(self, result: dict[str, Any]) -> None:
+        if result.get("success") is not True:
+            codes = result.get("error-codes")
+            if isinstance(codes, list) and "invalid-input-secret" in codes:
+                log.error("reCAPTCHA rejected our secret key")
+                raise UpstreamError()
+            raise RecaptchaFailed("reCAPTCHA verification failed")
+        score = result.get("score")
+        if not isinstance(score, int | float) or score < self.min_score:
+            raise RecaptchaFailed("reCAPTCHA score too low")
+        if result.get("action") != self.action:
+            raise RecaptchaFailed("reCAPTCHA action does not match")
+        if result.get("hostname") not in self.hostnames:
+            raise RecaptchaFailed("reCAPTCHA hostname not accepted")

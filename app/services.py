@@ -1,0 +1,50 @@
+"""The app's long-lived collaborators, built once per app and reached through accessors.
+
+Nothing here connects at import time; `init_app` builds the objects from configuration
+and keeps them in `app.extensions`.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, current_app
+
+from . import storage
+from .backend import SubscriptionClient
+from .baskets import BasketStore
+from .checkout import Checkout
+from .recaptcha import RecaptchaVerifier
+from .tokens import TokenValidator
+
+
+def init_app(app: Flask) -> None:
+    storage.init_app(app)
+    config = app.config
+    redis, keys = app.extensions[storage.EXTENSION], app.extensions["checkout.keys"]
+    backend = SubscriptionClient(
+        config["SUBSCRIPTION_API_URL"],
+        config["SUBSCRIPTION_API_TOKEN"],
+        connect_timeout=config["SUBSCRIPTION_API_CONNECT_TIMEOUT"],
+        read_timeout=config["SUBSCRIPTION_API_READ_TIMEOUT"],
+        read_retries=config["SUBSCRIPTION_API_READ_RETRIES"],
+    )
+    store = BasketStore(redis, keys, config["BASKET_TTL_SECONDS"])
+    app.extensions["checkout.checkout"] = Checkout(store, backend, config)
+    app.extensions["checkout.recaptcha"] = RecaptchaVerifier(config, redis, keys)
+    app.extensions["checkout.tokens"] = TokenValidator(
+        config["OAUTH_ISSUER"],
+        config["OAUTH_AUDIENCE"],
+        cache_seconds=config["OAUTH_JWKS_CACHE_SECONDS"],
+        leeway=config["OAUTH_LEEWAY_SECONDS"],
+    )
+
+
+def checkout() -> Checkout:
+    return current_app.extensions["checkout.checkout"]
+
+
+def recaptcha() -> RecaptchaVerifier:
+    return current_app.extensions["checkout.recaptcha"]
+
+
+def tokens() -> TokenValidator:
+    return current_app.extensions["checkout.tokens"]
