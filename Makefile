@@ -1,0 +1,48 @@
+# The front door: `make run` and `make test` work on a fresh clone.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Parallel test workers; the e2e and integration suites each start their own stack per worker.
+WORKERS ?= 2
+
+.PHONY: run test test-unit test-integration test-e2e lint install browser clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Start Redis (embedded unless CHECKOUT_REDIS_URL is set), the sandbox and the app.
+run: $(STAMP)
+	$(PY) -m sandbox.stack
+
+lint: $(STAMP)
+	$(PY) -m ruff check app sandbox tests
+	$(PY) -m ruff format --check app sandbox tests
+	$(PY) -m mypy
+
+## Lint, then every suite in parallel (unit, integration, browser).
+test: lint browser
+	$(PY) -m pytest -n $(WORKERS) --dist loadfile
+
+test-unit: $(STAMP)
+	$(PY) -m pytest -m unit -n $(WORKERS)
+
+test-integration: $(STAMP)
+	$(PY) -m pytest -m integration -n $(WORKERS) --dist loadfile
+
+test-e2e: browser
+	$(PY) -m pytest -m e2e -n $(WORKERS) --dist loadfile
+
+## A Chromium for Playwright: Debian's if installed, else Playwright's own download.
+browser: $(STAMP)
+	@if [ -x /usr/bin/chromium ]; then echo "browser: /usr/bin/chromium"; \
+	elif $(PY) -m playwright install chromium; then echo "browser: Playwright's chromium"; \
+	else echo "No Chromium: apt-get install chromium (Debian) or 'python -m playwright install chromium'"; exit 1; fi
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-results bench-results

@@ -1,0 +1,52 @@
+"""The sandbox: a stand-in for the partner's systems, for development, demos and tests.
+
+It is its own Flask app and is never imported by ``app/``: the checkout reaches it only
+over HTTP, exactly as it would reach the real subscription backend, OAuth provider and
+reCAPTCHA.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+from sandbox import backend, control, oauth, recaptcha
+from sandbox.faults import FaultMiddleware
+from sandbox.keys import EXTENSION_KEY as KEY_EXTENSION
+from sandbox.keys import load_signing_key
+from sandbox.settings import EXTENSION_KEY as SETTINGS_EXTENSION
+from sandbox.settings import Settings
+from sandbox.state import EXTENSION_KEY as STATE_EXTENSION
+from sandbox.state import SandboxState
+
+__all__ = ["create_app", "Settings"]
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build a sandbox with fresh demo data; ``settings`` default to the environment."""
+    app = Flask(__name__)
+    settings = settings or Settings.from_env()
+    state = SandboxState()
+    app.extensions[SETTINGS_EXTENSION] = settings
+    app.extensions[KEY_EXTENSION] = load_signing_key(settings.signing_key_file)
+    app.extensions[STATE_EXTENSION] = state
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the documented field order
+
+    app.register_blueprint(backend.bp)
+    app.register_blueprint(recaptcha.bp)
+    app.register_blueprint(control.bp)
+    oauth.init_app(app)
+    app.register_error_handler(HTTPException, _http_error)
+
+    app.wsgi_app = FaultMiddleware(  # type: ignore[method-assign]
+        app.wsgi_app, state.faults, state.stats.record
+    )
+    return app
+
+
+def _http_error(error: HTTPException) -> Response:
+    """Routing and method errors answer JSON, like the rest of the machine-facing API."""
+    code = (error.name or "error").lower().replace(" ", "_")
+    response = jsonify({"error": code, "message": error.description})
+    response.status_code = error.code or 500
+    return response

@@ -1,0 +1,80 @@
+"""Command line: ``python -m sandbox serve`` and ``python -m sandbox token CUSTOMER``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from flask import Flask
+from werkzeug.serving import make_server
+
+from sandbox import create_app
+from sandbox.data import CUSTOMERS
+from sandbox.keys import load_signing_key
+from sandbox.settings import DEFAULT_PORT, Settings
+from sandbox.tokens import mint_access_token
+
+
+def serve(host: str, port: int, issuer: str | None) -> int:
+    """Serve until interrupted; demo data is fresh at every start."""
+    # Bind first, so port 0 works and "listening" is only printed once it is true.
+    server = make_server(host, port, Flask("sandbox-placeholder"), threaded=True)
+    actual_port = server.server_port
+    server.app = create_app(Settings.from_env(port=actual_port, issuer=issuer))
+    print(f"sandbox listening on http://{host}:{actual_port}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+def token(customer: str, expires_in: int | None, issuer: str | None, audience: str | None) -> int:
+    """Print an access token signed with the server's key file, for curl and API tests."""
+    if customer not in CUSTOMERS:
+        print(
+            f"unknown customer {customer!r}; choose one of: {', '.join(CUSTOMERS)}",
+            file=sys.stderr,
+        )
+        return 2
+    settings = Settings.from_env(issuer=issuer, audience=audience)
+    access_token = mint_access_token(
+        load_signing_key(settings.signing_key_file),
+        subject=customer,
+        issuer=settings.issuer,
+        audience=settings.audience,
+        client_id=settings.client_id,
+        expires_in=settings.access_token_ttl if expires_in is None else expires_in,
+    )
+    print(access_token)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m sandbox", description="Stand-in for the partner's systems."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve_cmd = commands.add_parser("serve", help="serve the sandbox (threaded, no reloader)")
+    serve_cmd.add_argument("--host", default="127.0.0.1")
+    serve_cmd.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 picks a free port")
+    serve_cmd.add_argument("--issuer", help="OAuth issuer URL (default: SANDBOX_ISSUER or own URL)")
+
+    token_cmd = commands.add_parser("token", help="print an access token for a demo customer")
+    token_cmd.add_argument("customer", help=f"one of: {', '.join(CUSTOMERS)}")
+    token_cmd.add_argument("--expires-in", type=int, help="seconds; negative for an expired token")
+    token_cmd.add_argument("--issuer", help="default: SANDBOX_ISSUER or http://127.0.0.1:5001")
+    token_cmd.add_argument("--audience", help="default: SANDBOX_AUDIENCE or checkout-api")
+
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return serve(args.host, args.port, args.issuer)
+    return token(args.customer, args.expires_in, args.issuer, args.audience)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""Test-only control endpoints under ``/_sandbox/``: reset, inspect, inject faults, mint tokens."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from sandbox.data import CUSTOMERS
+from sandbox.faults import Fault
+from sandbox.keys import get_signing_key
+from sandbox.settings import get_settings
+from sandbox.state import get_state
+from sandbox.tokens import mint_access_token
+
+bp = Blueprint("control", __name__, url_prefix="/_sandbox")
+
+
+def _bad_request(message: str) -> tuple[Response, int]:
+    return jsonify({"error": "invalid_request", "message": message}), 400
+
+
+@bp.post("/reset")
+def reset() -> ResponseReturnValue:
+    get_state().reset()
+    return "", 204
+
+
+@bp.get("/orders")
+def orders() -> ResponseReturnValue:
+    return jsonify({"orders": get_state().subscriptions.order_records()})
+
+
+@bp.get("/stats")
+def stats() -> ResponseReturnValue:
+    return jsonify(get_state().stats.to_json())
+
+
+@bp.get("/faults")
+def list_faults() -> ResponseReturnValue:
+    return jsonify({"faults": get_state().faults.pending()})
+
+
+@bp.post("/faults")
+def add_fault() -> ResponseReturnValue:
+    try:
+        fault = Fault.parse(request.get_json(silent=True))
+    except ValueError as error:
+        return _bad_request(str(error))
+    get_state().faults.add(fault)
+    return jsonify(fault.to_json()), 201
+
+
+@bp.delete("/faults")
+def clear_faults() -> ResponseReturnValue:
+    get_state().faults.clear()
+    return "", 204
+
+
+@bp.post("/token")
+def token() -> ResponseReturnValue:
+    """An access token without the browser dance, for API tests (also expired or foreign)."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or body.get("sub") not in CUSTOMERS:
+        return _bad_request(f"sub must be one of {', '.join(CUSTOMERS)}")
+    settings = get_settings()
+    expires_in = body.get("expiresIn", settings.access_token_ttl)
+    issuer = body.get("issuer") or settings.issuer
+    audience = body.get("audience") or settings.audience
+    if not isinstance(expires_in, int) or isinstance(expires_in, bool):
+        return _bad_request("expiresIn must be an integer number of seconds")
+    if not isinstance(issuer, str) or not isinstance(audience, str):
+        return _bad_request("issuer and audience must be strings")
+    access_token = mint_access_token(
+        get_signing_key(),
+        subject=body["sub"],
+        issuer=issuer,
+        audience=audience,
+        client_id=settings.client_id,
+        expires_in=expires_in,
+    )
+    return jsonify({"access_token": access_token, "token_type": "Bearer"})

@@ -1,0 +1,157 @@
+"""The partner's catalogue and demo customers: offers, plans and subscriptions.
+
+Demo data is rebuilt by :func:`demo_subscriptions` at every start and every reset; the
+rules that change it live in :mod:`sandbox.subscriptions`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+CURRENCY = "GBP"
+
+
+def money(amount: Decimal) -> dict[str, str]:
+    """Money as the backend speaks it: a two-place decimal string and a currency."""
+    return {"amount": str(amount.quantize(Decimal("0.01"))), "currency": CURRENCY}
+
+
+def first_of_next_month(today: date | None = None) -> date:
+    """When a change takes effect: the next billing date."""
+    day = today or date.today()
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+@dataclass(frozen=True)
+class Offer:
+    id: str
+    name: str
+    description: str
+    price: Decimal
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "description": self.description,
+            "price": money(self.price),
+        }
+
+
+@dataclass(frozen=True)
+class Plan:
+    id: str
+    name: str
+    price: Decimal
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "price": money(self.price)}
+
+
+@dataclass(frozen=True)
+class Customer:
+    """A demo customer; also the OAuth resource owner."""
+
+    id: str
+    name: str
+    subscription_id: str
+
+
+@dataclass(frozen=True)
+class PendingChange:
+    order_id: str
+    description: str
+    effective_date: date
+    new_price: Decimal
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "orderId": self.order_id,
+            "description": self.description,
+            "effectiveDate": self.effective_date.isoformat(),
+            "newPrice": money(self.new_price),
+        }
+
+
+@dataclass
+class Subscription:
+    id: str
+    customer_id: str
+    plan: Plan
+    active: list[str]
+    #: offers this subscription may carry; eligible = these minus the active ones
+    available: list[str]
+    pending_change: PendingChange | None = None
+
+    def eligible(self) -> list[str]:
+        return [offer_id for offer_id in self.available if offer_id not in self.active]
+
+    def price_with(self, offer_ids: Sequence[str]) -> Decimal:
+        return self.plan.price + sum((OFFERS[o].price for o in offer_ids), Decimal("0"))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "customerId": self.customer_id,
+            "status": "active",
+            "plan": self.plan.to_json(),
+            "activeOffers": [OFFERS[o].to_json() for o in self.active],
+            "eligibleOffers": [OFFERS[o].to_json() for o in self.eligible()],
+            "recurringPrice": money(self.price_with(self.active)),
+            "nextBillingDate": first_of_next_month().isoformat(),
+            "pendingChange": self.pending_change.to_json() if self.pending_change else None,
+        }
+
+
+OFFERS: dict[str, Offer] = {
+    offer.id: offer
+    for offer in (
+        Offer("OFFER-HD", "HD Quality", "Every channel in full high definition.", Decimal("4.00")),
+        Offer("OFFER-SPORTS", "Sports", "Live football, cricket and rugby.", Decimal("8.00")),
+        Offer("OFFER-KIDS", "Kids", "Ad-free cartoons and shows for children.", Decimal("3.00")),
+        Offer("OFFER-CINEMA", "Cinema", "New film premieres every Friday.", Decimal("6.50")),
+    )
+}
+BASIC = Plan("PLAN-BASIC", "Basic", Decimal("10.00"))
+STANDARD = Plan("PLAN-STANDARD", "Standard", Decimal("20.00"))
+PREMIUM = Plan("PLAN-PREMIUM", "Premium", Decimal("30.00"))
+
+CUSTOMERS: dict[str, Customer] = {
+    c.id: c
+    for c in (
+        Customer("alice", "Alice Example", "SUB-1001"),
+        Customer("bob", "Bob Example", "SUB-2002"),
+        Customer("carol", "Carol Example", "SUB-3003"),
+        Customer("dave", "Dave Example", "SUB-4004"),
+        Customer("erin", "Erin Example", "SUB-5005"),
+    )
+}
+
+
+def demo_subscriptions() -> dict[str, Subscription]:
+    """The demo data of the contract (section 5), fresh each time."""
+    like_alice = ["OFFER-HD", "OFFER-SPORTS", "OFFER-KIDS", "OFFER-CINEMA"]
+    subscriptions = [
+        Subscription("SUB-1001", "alice", STANDARD, ["OFFER-HD"], list(like_alice)),
+        Subscription(
+            "SUB-2002",
+            "bob",
+            PREMIUM,
+            ["OFFER-HD"],
+            ["OFFER-HD", "OFFER-SPORTS"],
+            PendingChange(
+                "ORD-B0B02002",
+                "Downgrade to Standard",
+                first_of_next_month(),
+                STANDARD.price + OFFERS["OFFER-HD"].price,
+            ),
+        ),
+        Subscription("SUB-3003", "carol", BASIC, [], ["OFFER-SPORTS", "OFFER-HD"]),
+        Subscription("SUB-4004", "dave", STANDARD, ["OFFER-HD"], list(like_alice)),
+        Subscription("SUB-5005", "erin", STANDARD, ["OFFER-HD"], list(like_alice)),
+    ]
+    return {s.id: s for s in subscriptions}

