@@ -29,6 +29,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.from_mapping(test_config)
     config.normalise(app.config)
     config.check_production(app.config)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
     _configure_logging(app)
 
     middleware.init_app(app)

@@ -18,7 +18,7 @@ from .baskets import COMPLETED, Basket
 from .errors import BasketCompleted, InvalidRequest, MultipleAddOffers
 from .middleware import client_ip
 from .models import is_id
-from .services import checkout, recaptcha, tokens
+from .services import checkout, limiter, recaptcha, tokens
 from .tracking import MAX_KEYS, MAX_VALUE, capture, clean_referrer
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -86,6 +86,7 @@ def create_basket() -> tuple[Response, int]:
         raise InvalidRequest("subscriptionId is required")
     referrer = _referrer(body)
     tracking = _tracking(body.get("tracking"))
+    limiter().hit("create", ip=request.remote_addr, customer=customer)
     recaptcha().verify(request.headers.get("X-Recaptcha-Token"), client_ip())
     basket = checkout().create(customer, subscription_id, referrer=referrer, tracking=tracking)
     response = _basket_response(basket, "Checkout basket created successfully")
@@ -106,6 +107,7 @@ def update_basket() -> Response:
     basket = checkout().load(customer, basket_id, refresh=False)
     if basket.status != "open" and (add or remove):
         raise BasketCompleted()
+    limiter().hit("update", ip=request.remote_addr, customer=customer)
     recaptcha().verify(request.headers.get("X-Recaptcha-Token"), client_ip())
     if add or remove:
         basket = checkout().change(customer, basket_id, add, remove)

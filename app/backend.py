@@ -9,8 +9,10 @@ we did not expect becomes one `UpstreamError`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from typing import Any
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -20,8 +22,45 @@ from .errors import InvalidRequest, SubscriptionLocked, SubscriptionNotFound, Up
 from .models import Order, Quote, Subscription
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _OFFER_REJECTIONS = {"offer_not_eligible", "offer_not_active", "unknown_offer", "invalid_request"}
+
+
+class CircuitBreaker:
+    """Fail fast while the backend is down, then let one probe through after a pause.
+
+    Per process: each worker learns on its own, which needs no coordination and costs
+    at most `threshold` slow failures per worker.
+    """
+
+    def __init__(self, threshold: int, cooldown: float) -> None:
+        self.threshold = threshold
+        self.cooldown = cooldown
+        self._lock = threading.Lock()
+        self._failures = 0
+        self._opened_at: float | None = None
+        self._probing = False
+
+    def before_call(self) -> None:
+        with self._lock:
+            if self._opened_at is None:
+                return
+            if self._probing or time.monotonic() - self._opened_at < self.cooldown:
+                raise UpstreamError("the subscription service is unavailable")
+            self._probing = True  # half-open: this call is the probe
+
+    def succeeded(self) -> None:
+        with self._lock:
+            self._failures, self._opened_at, self._probing = 0, None, False
+
+    def failed(self) -> None:
+        with self._lock:
+            self._failures += 1
+            if self._probing or self._failures >= self.threshold:
+                if self._opened_at is None or self._probing:
+                    log.warning("backend circuit open after %s failures", self._failures)
+                self._opened_at, self._probing = time.monotonic(), False
 
 
 class SubscriptionClient:
@@ -33,9 +72,11 @@ class SubscriptionClient:
         connect_timeout: float,
         read_timeout: float,
         read_retries: int,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = (connect_timeout, read_timeout)
+        self.breaker = breaker or CircuitBreaker(threshold=5, cooldown=5.0)
         self.session = requests.Session()
         self.session.headers.update(
             {"Authorization": f"Bearer {token}", "Accept": "application/json"}
@@ -52,21 +93,31 @@ class SubscriptionClient:
         self.session.mount("https://", adapter)
 
     def get_subscription(self, subscription_id: str) -> Subscription:
-        data = self._call("GET", f"/subscriptions/{subscription_id}")
-        return _parse(Subscription.parse, data)
+        return self._call(Subscription.parse, "GET", f"/subscriptions/{subscription_id}")
 
     def quote(self, subscription_id: str, add: Iterable[str], remove: Iterable[str]) -> Quote:
         body = {"addOffers": list(add), "removeOffers": list(remove)}
-        data = self._call("POST", f"/subscriptions/{subscription_id}/quotes", json=body)
-        return _parse(Quote.parse, data)
+        path = f"/subscriptions/{subscription_id}/quotes"
+        return self._call(Quote.parse, "POST", path, json=body)
 
     def submit_order(self, order: dict[str, Any], idempotency_key: str) -> Order:
-        data = self._call(
-            "POST", "/orders", json=order, headers={"Idempotency-Key": idempotency_key}
-        )
-        return _parse(Order.parse, data)
+        headers = {"Idempotency-Key": idempotency_key}
+        return self._call(Order.parse, "POST", "/orders", json=order, headers=headers)
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _call(self, parse: Callable[[Any], T], method: str, path: str, **kwargs: Any) -> T:
+        self.breaker.before_call()
+        try:
+            data = _parse(parse, self._exchange(method, path, **kwargs))
+        except UpstreamError:
+            self.breaker.failed()
+            raise
+        except Exception:
+            self.breaker.succeeded()  # the backend answered, with a refusal we understand
+            raise
+        self.breaker.succeeded()
+        return data
+
+    def _exchange(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
             response = self.session.request(
                 method, self.base_url + path, timeout=self.timeout, **kwargs
@@ -93,7 +144,7 @@ class SubscriptionClient:
         raise UpstreamError()
 
 
-def _parse(parser: Any, data: Any) -> Any:
+def _parse(parser: Callable[[Any], T], data: Any) -> T:
     try:
         return parser(data)
     except (ValueError, TypeError, KeyError) as exc:

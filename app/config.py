@@ -32,6 +32,9 @@ class Defaults:
     SUBSCRIPTION_API_CONNECT_TIMEOUT = 1.0
     SUBSCRIPTION_API_READ_TIMEOUT = 4.0
     SUBSCRIPTION_API_READ_RETRIES = 2
+    # Consecutive failures that open the circuit, and how long it stays open.
+    SUBSCRIPTION_API_BREAKER_THRESHOLD = 5
+    SUBSCRIPTION_API_BREAKER_COOLDOWN = 5.0
 
     OAUTH_ISSUER = SANDBOX
     OAUTH_CLIENT_ID = "checkout-dev"
@@ -54,10 +57,13 @@ class Defaults:
     # completion always ask the backend.
     BASKET_SNAPSHOT_MAX_AGE_SECONDS = 300
 
+    # Per client IP and per customer: "count/seconds".
+    RATE_LIMIT_CREATE = "20/60"
+    RATE_LIMIT_UPDATE = "120/60"
+
     # How many proxies in front of the app may set X-Forwarded-For (0: trust none).
     TRUSTED_PROXIES = 0
     MAX_CONTENT_LENGTH = 16 * 1024
-    JSON_SORT_KEYS = False
 
     LANDING_COOKIE_NAME = "landing_state"
     SESSION_COOKIE_NAME = "checkout_session"

@@ -92,6 +92,15 @@ class CheckoutInProgress(CheckoutError):
     retry_after = 1
 
 
+class TooManyRequests(CheckoutError):
+    status, code, title = 429, "too_many_requests", "Too many requests"
+    detail = "Too many requests; wait a minute, then try again"
+
+    def __init__(self, reason: str | None = None, *, retry_after: int = 60) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
 class UpstreamError(CheckoutError):
     status, code, title, detail = 502, "upstream_error", "Bad Gateway", DETAIL_UPSTREAM
     retry_after = 5

@@ -9,9 +9,10 @@ from __future__ import annotations
 from flask import Flask, current_app
 
 from . import storage
-from .backend import SubscriptionClient
+from .backend import CircuitBreaker, SubscriptionClient
 from .baskets import BasketStore
 from .checkout import Checkout
+from .ratelimit import Limit, RateLimiter
 from .recaptcha import RecaptchaVerifier
 from .tokens import TokenValidator
 
@@ -26,10 +27,22 @@ def init_app(app: Flask) -> None:
         connect_timeout=config["SUBSCRIPTION_API_CONNECT_TIMEOUT"],
         read_timeout=config["SUBSCRIPTION_API_READ_TIMEOUT"],
         read_retries=config["SUBSCRIPTION_API_READ_RETRIES"],
+        breaker=CircuitBreaker(
+            threshold=config["SUBSCRIPTION_API_BREAKER_THRESHOLD"],
+            cooldown=config["SUBSCRIPTION_API_BREAKER_COOLDOWN"],
+        ),
     )
     store = BasketStore(redis, keys, config["BASKET_TTL_SECONDS"])
     app.extensions["checkout.checkout"] = Checkout(store, backend, config)
     app.extensions["checkout.recaptcha"] = RecaptchaVerifier(config, redis, keys)
+    app.extensions["checkout.limiter"] = RateLimiter(
+        redis,
+        keys,
+        {
+            "create": Limit.parse(config["RATE_LIMIT_CREATE"]),
+            "update": Limit.parse(config["RATE_LIMIT_UPDATE"]),
+        },
+    )
     app.extensions["checkout.tokens"] = TokenValidator(
         config["OAUTH_ISSUER"],
         config["OAUTH_AUDIENCE"],
@@ -44,6 +57,10 @@ def checkout() -> Checkout:
 
 def recaptcha() -> RecaptchaVerifier:
     return current_app.extensions["checkout.recaptcha"]
+
+
+def limiter() -> RateLimiter:
+    return current_app.extensions["checkout.limiter"]
 
 
 def tokens() -> TokenValidator:

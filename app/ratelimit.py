@@ -1,0 +1,49 @@
+"""Fixed-window rate limits in Redis, per client IP and per customer.
+
+One pipelined INCR + EXPIRE per subject (one round trip for both subjects); the key
+carries the window number so it expires by itself. Fixed windows allow a burst of twice
+the limit across a window edge, which is fine for throttling bots on basket creation.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import TooManyRequests
+from .storage import Keys
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    count: int
+    seconds: int
+
+    @classmethod
+    def parse(cls, text: str) -> Limit:
+        """'10/60' means ten per sixty seconds."""
+        count, _, seconds = str(text).partition("/")
+        return cls(int(count), int(seconds or 60))
+
+
+class RateLimiter:
+    def __init__(self, redis: Any, keys: Keys, limits: dict[str, Limit]) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.limits = limits
+
+    def hit(self, scope: str, **subjects: str | None) -> None:
+        """Count one request of `scope` for each subject; raise when any is over its limit."""
+        limit = self.limits[scope]
+        window = int(time.time() // limit.seconds)
+        named = [(kind, value) for kind, value in subjects.items() if value]
+        pipe = self.redis.pipeline(transaction=False)
+        for kind, value in named:
+            key = f"{self.keys.rate_limit(f'{scope}:{kind}', value)}:{window}"
+            pipe.incr(key)
+            pipe.expire(key, limit.seconds + 1)
+        counts = pipe.execute()[::2]
+        if any(count > limit.count for count in counts):
+            retry_after = limit.seconds - int(time.time()) % limit.seconds
+            raise TooManyRequests(retry_after=max(retry_after, 1))
