@@ -1,0 +1,67 @@
+"""Integration fixtures: a partner's HTTP client for the API of the running app."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import requests
+
+from sandbox.stack import Service
+from tests.conftest import Sandbox, recaptcha_token
+
+BASKET = "/api/v1/checkout/basket"
+
+
+class Partner:
+    """One customer's device as a partner server drives it: a token and a cookie jar."""
+
+    def __init__(self, base_url: str, token: str | None) -> None:
+        self.base_url = base_url
+        self.http = requests.Session()
+        self.token = token
+
+    def headers(self, recaptcha: str | None = "pass", **extra: str) -> dict[str, str]:
+        headers = dict(extra)
+        if self.token is not None:
+            headers["Authorization"] = f"Bearer {self.token}"
+        if recaptcha is not None:
+            headers["X-Recaptcha-Token"] = recaptcha_token(recaptcha)
+        return headers
+
+    def get(self, **headers: str) -> requests.Response:
+        return self.http.get(self.base_url + BASKET, headers=self.headers(None, **headers))
+
+    def create(
+        self, subscription: str = "SUB-1001", recaptcha: str | None = "pass", **body: Any
+    ) -> requests.Response:
+        return self.http.post(
+            self.base_url + BASKET,
+            json={"subscriptionId": subscription, **body},
+            headers=self.headers(recaptcha),
+        )
+
+    def update(self, body: Any, recaptcha: str | None = "pass") -> requests.Response:
+        return self.http.put(self.base_url + BASKET, json=body, headers=self.headers(recaptcha))
+
+
+@pytest.fixture
+def partner(app_server: Service, sandbox: Sandbox):  # type: ignore[no-untyped-def]
+    """Make a Partner for a customer: `partner("alice")`."""
+
+    def make(customer: str | None = "alice", **token_options: Any) -> Partner:
+        token = sandbox.token(customer, **token_options) if customer else None
+        return Partner(app_server.url, token)
+
+    return make
+
+
+def assert_problem(response: requests.Response, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    assert body["code"] == code
+    assert body["requestId"] == response.headers["X-Request-ID"]
+    assert {"type", "title", "detail"} <= body.keys()
+    return body

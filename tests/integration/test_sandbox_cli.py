@@ -1,0 +1,77 @@
+"""The sandbox as an operator runs it: ``python -m sandbox serve`` and ``token``."""
+
+from __future__ import annotations
+
+import os
+import selectors
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from joserfc import jwt
+from joserfc.jwk import KeySet
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SANDBOX_")}
+    return {**clean, "SANDBOX_SIGNING_KEY_FILE": str(tmp_path / "signing-key.json")}
+
+
+@pytest.fixture
+def served(env: dict[str, str]) -> Iterator[str]:
+    """A sandbox process on a free port; yields the URL it announced."""
+    command = [sys.executable, "-m", "sandbox", "serve", "--port", "0"]
+    with subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    ) as process:
+        assert process.stdout is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(process.stdout, selectors.EVENT_READ)
+            ready = selector.select(timeout=30)
+        line = process.stdout.readline().strip() if ready else ""
+        try:
+            assert line.startswith("sandbox listening on http://127.0.0.1:"), line
+            yield line.removeprefix("sandbox listening on ")
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+def test_serve_announces_its_url_and_issuer(served: str) -> None:
+    config = requests.get(f"{served}/.well-known/openid-configuration", timeout=5).json()
+    assert config["issuer"] == served
+    assert config["jwks_uri"] == f"{served}/oauth/jwks"
+
+
+def test_token_command_signs_with_the_servers_key(served: str, env: dict[str, str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "sandbox", "token", "alice", "--issuer", served],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=30, check=True,
+    )  # fmt: skip
+    keys = KeySet.import_key_set(requests.get(f"{served}/oauth/jwks", timeout=5).json())
+    token = jwt.decode(result.stdout.strip(), keys, algorithms=["RS256"])
+    assert (token.claims["sub"], token.claims["iss"]) == ("alice", served)
+    jwt.JWTClaimsRegistry(aud={"essential": True, "value": "checkout-api"}).validate(token.claims)
+    subscription = requests.get(
+        f"{served}/backend/v1/subscriptions/SUB-1001",
+        headers={"Authorization": "Bearer sandbox-backend-token"},
+        timeout=5,
+    )
+    assert subscription.json()["customerId"] == "alice"
+
+
+def test_token_command_refuses_unknown_customers(env: dict[str, str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "sandbox", "token", "mallory"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "unknown customer" in result.stderr
+    assert result.stdout == ""

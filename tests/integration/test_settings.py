@@ -1,0 +1,166 @@
+"""Behaviour that needs other settings: short TTLs, stale snapshots, a backend that is down.
+
+These build the app in-process with `create_app(test_config)`; it still talks to the real
+sandbox over HTTP and to the real Redis.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from app import create_app
+from sandbox.stack import free_port
+from tests.conftest import Sandbox, recaptcha_token
+from tests.integration.conftest import BASKET
+
+
+@pytest.fixture
+def make_app(app_env: dict[str, str], sandbox: Sandbox):  # type: ignore[no-untyped-def]
+    def make(**overrides: Any) -> Flask:
+        config = {k.removeprefix("CHECKOUT_"): _value(v) for k, v in app_env.items()}
+        config["REDIS_KEY_PREFIX"] = f"test-{uuid.uuid4().hex[:12]}"  # counters start at zero
+        config.update(overrides)
+        return create_app(config)
+
+    return make
+
+
+def _value(text: str) -> Any:
+    """Read a setting the way Flask's `from_prefixed_env` does."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _headers(sandbox: Sandbox, customer: str = "alice") -> dict[str, str]:
+    return {
+        "Authorization": f"Bearer {sandbox.token(customer)}",
+        "X-Recaptcha-Token": recaptcha_token(),
+    }
+
+
+def test_a_basket_expires_after_its_ttl(make_app, sandbox: Sandbox):
+    client = make_app(BASKET_TTL_SECONDS=1).test_client()
+    created = client.post(BASKET, json={"subscriptionId": "SUB-1001"}, headers=_headers(sandbox))
+    assert created.status_code == 201
+    assert client.get(BASKET, headers=_headers(sandbox)).status_code == 200
+    time.sleep(2.2)
+    expired = client.get(BASKET, headers=_headers(sandbox))
+    assert expired.status_code == 404
+    assert expired.json["code"] == "basket_not_found"
+
+
+def test_every_write_refreshes_the_ttl(make_app, sandbox: Sandbox):
+    from app.storage import get_keys, get_redis
+
+    app = make_app(BASKET_TTL_SECONDS=60)
+    client = app.test_client()
+    created = client.post(BASKET, json={"subscriptionId": "SUB-1001"}, headers=_headers(sandbox))
+    basket_id = created.json["basket"]["basketId"]
+    with app.app_context():
+        redis, key = get_redis(), get_keys().basket(basket_id)
+        redis.expire(key, 5)
+        client.put(BASKET, json={"addOffers": ["OFFER-KIDS"]}, headers=_headers(sandbox))
+        assert 55 <= redis.ttl(key) <= 60
+        assert "{" + basket_id + "}" in key  # the hash tag keeps a basket's keys in one slot
+
+
+def test_a_stale_snapshot_is_renewed_and_a_broken_backend_answers_502(make_app, sandbox: Sandbox):
+    client = make_app(BASKET_SNAPSHOT_MAX_AGE_SECONDS=0).test_client()
+    client.post(BASKET, json={"subscriptionId": "SUB-1001"}, headers=_headers(sandbox))
+    before = sandbox.stats()["backend"]["getSubscription"]
+    assert client.get(BASKET, headers=_headers(sandbox)).status_code == 200
+    assert sandbox.stats()["backend"]["getSubscription"] == before + 1
+    sandbox.fault("malformed", count=5)
+    response = client.get(BASKET, headers=_headers(sandbox))
+    assert response.status_code == 502
+    assert response.json["code"] == "upstream_error"
+
+
+def test_a_fresh_basket_is_read_without_calling_the_backend(make_app, sandbox: Sandbox):
+    client = make_app().test_client()
+    client.post(BASKET, json={"subscriptionId": "SUB-1001"}, headers=_headers(sandbox))
+    before = sandbox.stats()["backend"]
+    for _ in range(3):
+        assert client.get(BASKET, headers=_headers(sandbox)).status_code == 200
+    assert sandbox.stats()["backend"] == before
+
+
+def test_a_backend_that_is_down_answers_502(make_app, sandbox: Sandbox):
+    down = f"http://127.0.0.1:{free_port()}/backend/v1"
+    client = make_app(SUBSCRIPTION_API_URL=down).test_client()
+    response = client.post(BASKET, json={"subscriptionId": "SUB-1001"}, headers=_headers(sandbox))
+    assert response.status_code == 502
+    assert response.json["code"] == "upstream_error"
+    assert response.headers["Retry-After"]
+
+
+def test_a_slow_backend_is_cut_off_by_the_read_timeout(make_app, sandbox: Sandbox):
+    client = make_app(SUBSCRIPTION_API_READ_TIMEOUT=0.3, SUBSCRIPTION_API_READ_RETRIES=0)
+    sandbox.fault("slow", count=1, delaySeconds=4)
+    started = time.monotonic()
+    response = client.test_client().post(
+        BASKET, json={"subscriptionId": "SUB-1001"}, headers=_headers(sandbox)
+    )
+    assert response.status_code == 502
+    assert time.monotonic() - started < 3.0  # bounded by the timeout, not the backend
+
+
+def test_basket_creation_is_rate_limited_per_customer(make_app, sandbox: Sandbox):
+    client = make_app(RATE_LIMIT_CREATE="2/60").test_client()
+    body = {"subscriptionId": "SUB-1001"}
+    for _ in range(2):
+        assert client.post(BASKET, json=body, headers=_headers(sandbox)).status_code == 201
+    limited = client.post(BASKET, json=body, headers=_headers(sandbox))
+    assert limited.status_code == 429
+    assert limited.json["code"] == "too_many_requests"
+    assert 1 <= int(limited.headers["Retry-After"]) <= 60
+
+
+def test_the_circuit_opens_fails_fast_and_closes_after_a_probe(make_app, sandbox: Sandbox):
+    client = make_app(
+        SUBSCRIPTION_API_BREAKER_THRESHOLD=2,
+        SUBSCRIPTION_API_BREAKER_COOLDOWN=0.5,
+        SUBSCRIPTION_API_READ_RETRIES=0,
+    ).test_client()
+    body = {"subscriptionId": "SUB-1001"}
+    sandbox.fault("error", count=0)
+    for _ in range(2):
+        assert client.post(BASKET, json=body, headers=_headers(sandbox)).status_code == 502
+    calls = sandbox.stats()["backend"]["getSubscription"]
+    fast = client.post(BASKET, json=body, headers=_headers(sandbox))
+    assert fast.status_code == 502 and fast.headers["Retry-After"]
+    assert sandbox.stats()["backend"]["getSubscription"] == calls  # failed fast
+    sandbox.clear_faults()
+    time.sleep(0.6)
+    assert client.post(BASKET, json=body, headers=_headers(sandbox)).status_code == 201
+
+
+def test_redis_down_answers_503_and_recovers_by_itself(make_app, sandbox: Sandbox):
+    from sandbox.stack import EmbeddedRedis
+
+    redis = EmbeddedRedis().start()
+    try:
+        client = make_app(REDIS_URL=redis.url).test_client()
+        body = {"subscriptionId": "SUB-1001"}
+        assert client.post(BASKET, json=body, headers=_headers(sandbox)).status_code == 201
+        redis.stop()
+        for request in (
+            lambda: client.post(BASKET, json=body, headers=_headers(sandbox)),
+            lambda: client.get(BASKET, headers=_headers(sandbox)),
+        ):
+            down = request()
+            assert down.status_code == 503
+            assert down.json["code"] == "service_unavailable"
+            assert down.headers["Retry-After"]
+        redis = EmbeddedRedis(port=redis.port).start()
+        assert client.post(BASKET, json=body, headers=_headers(sandbox)).status_code == 201
+    finally:
+        redis.stop()

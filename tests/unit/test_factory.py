@@ -1,0 +1,75 @@
+"""The app factory: configuration order and the production guard."""
+
+from __future__ import annotations
+
+import pytest
+
+from app import create_app
+from app.config import ConfigError
+
+PRODUCTION = {
+    "ENV": "production",
+    "SECRET_KEY": "k" * 48,
+    "OAUTH_CLIENT_SECRET": "real-client-secret",
+    "RECAPTCHA_SECRET_KEY": "real-recaptcha-secret",
+    "SUBSCRIPTION_API_TOKEN": "real-backend-token",
+    "SUBSCRIPTION_API_URL": "https://subscriptions.partner.example/v1",
+    "OAUTH_ISSUER": "https://login.partner.example",
+    "RECAPTCHA_VERIFY_URL": "https://www.google.com/recaptcha/api/siteverify",
+    "RECAPTCHA_SCRIPT_URL": "https://www.google.com/recaptcha/api.js",
+}
+
+
+def test_development_defaults_point_at_the_sandbox():
+    app = create_app()
+    assert app.config["SUBSCRIPTION_API_URL"] == "http://127.0.0.1:5001/backend/v1"
+    assert app.config["BASKET_TTL_SECONDS"] == 1800
+    assert app.config["SESSION_COOKIE_SECURE"] is False
+
+
+def test_environment_variables_override_defaults(monkeypatch):
+    monkeypatch.setenv("CHECKOUT_BASKET_TTL_SECONDS", "60")
+    monkeypatch.setenv("CHECKOUT_RECAPTCHA_HOSTNAMES", "shop.example, www.shop.example")
+    app = create_app()
+    assert app.config["BASKET_TTL_SECONDS"] == 60
+    assert app.config["RECAPTCHA_HOSTNAMES"] == ["shop.example", "www.shop.example"]
+
+
+def test_production_starts_with_real_settings():
+    app = create_app(PRODUCTION)
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("SECRET_KEY", "dev-only-secret-key-not-for-production"),
+        ("SECRET_KEY", "short"),
+        ("OAUTH_CLIENT_SECRET", "checkout-dev-secret"),
+        ("SUBSCRIPTION_API_URL", "http://127.0.0.1:5001/backend/v1"),
+        ("OAUTH_ISSUER", "http://localhost:5001"),
+        ("RECAPTCHA_VERIFY_URL", "http://partner.example/siteverify"),
+    ],
+)
+def test_production_refuses_development_settings_and_names_them(setting, value):
+    with pytest.raises(ConfigError, match=f"CHECKOUT_{setting}"):
+        create_app({**PRODUCTION, setting: value})
+
+
+def test_security_headers_and_request_id_on_every_answer():
+    client = create_app().test_client()
+    response = client.get("/no-such-page")
+    assert response.status_code == 404
+    headers = response.headers
+    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Referrer-Policy"] == "same-origin"
+    assert len(headers["X-Request-ID"]) == 32
+
+
+def test_the_api_description_is_valid_openapi_3_1():
+    from openapi_spec_validator import validate
+
+    document = create_app().test_client().get("/api/v1/openapi.json").get_json()
+    assert document["openapi"] == "3.1.0"
+    validate(document)
