@@ -81,8 +81,10 @@ class SubscriptionClient:
         self.session.headers.update(
             {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         )
+        # A read timeout is not retried: the budget of one call stays connect + read.
         retry = Retry(
             total=read_retries,
+            read=0,
             allowed_methods=frozenset({"GET"}),
             status_forcelist=(502, 503, 504),
             backoff_factor=0.1,

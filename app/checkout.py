@@ -138,7 +138,14 @@ class Checkout:
                 basket.add_offers,
                 basket.remove_offers,
             )
-            return chosen if unchanged else self._priced(chosen)
+            try:
+                return chosen if unchanged else self._priced(chosen)
+            except SubscriptionLocked:
+                # A completion of this very basket may have won the race meanwhile.
+                current = self.store.get(basket.basket_id)
+                if current is not None and current.status != OPEN:
+                    raise BasketCompleted() from None
+                raise
 
         return self._update(customer_id, basket_id, choose)
 

@@ -25,6 +25,17 @@ def reset() -> ResponseReturnValue:
     return "", 204
 
 
+@bp.post("/unlock")
+def unlock() -> ResponseReturnValue:
+    """Let a subscription take another order (soak tests); its orders stay on record."""
+    body = request.get_json(silent=True)
+    subscription_id = body.get("subscriptionId") if isinstance(body, dict) else None
+    if not isinstance(subscription_id, str):
+        return _bad_request("subscriptionId is required")
+    get_state().subscriptions.unlock(subscription_id)
+    return "", 204
+
+
 @bp.get("/orders")
 def orders() -> ResponseReturnValue:
     return jsonify({"orders": get_state().subscriptions.order_records()})

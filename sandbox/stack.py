@@ -19,6 +19,7 @@ import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -89,11 +90,16 @@ class Service:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, quiet: bool = False) -> Service:
-        output = subprocess.DEVNULL if quiet else None
+    def start(self, quiet: bool = False, log_path: Path | None = None) -> Service:
+        """Start and wait until healthy; output to the terminal, nowhere, or `log_path`."""
+        output: Any = subprocess.DEVNULL if quiet else None
+        if log_path is not None:
+            output = open(log_path, "ab")  # noqa: SIM115 - the child owns it from here
         self.process = subprocess.Popen(
             self.command, cwd=ROOT, env=self.env, stdout=output, stderr=output
         )
+        if log_path is not None:
+            output.close()
         _wait_for(lambda: self._healthy(), f"{self.name} on {self.url}", self.process)
         return self
 

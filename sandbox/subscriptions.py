@@ -258,6 +258,11 @@ class SubscriptionStore:
             self.by_key[idempotency_key] = order
             return copy.deepcopy(response), True
 
+    def unlock(self, subscription_id: str) -> None:
+        """Drop a pending change but keep its order, as if a billing cycle had passed."""
+        with self.lock:
+            self._find(subscription_id).pending_change = None
+
     def order_records(self) -> list[dict[str, Any]]:
         with self.lock:
             return [copy.deepcopy(order.record()) for order in self.orders]

@@ -97,6 +97,10 @@ class Sandbox:
         response.raise_for_status()
         return list(response.json()["orders"])
 
+    def unlock(self, subscription_id: str) -> None:
+        body = {"subscriptionId": subscription_id}
+        requests.post(f"{self.url}/_sandbox/unlock", json=body, timeout=5).raise_for_status()
+
     def stats(self) -> dict[str, Any]:
         return dict(requests.get(f"{self.url}/_sandbox/stats", timeout=5).json())
 
