@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Parallel test workers; the e2e and integration suites each start their own stack per worker.
 WORKERS ?= 2
 
-.PHONY: run test test-unit test-integration test-e2e lint install browser clean
+.PHONY: run test test-unit test-integration test-e2e lint install browser bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,17 @@ browser: $(STAMP)
 	@if [ -x /usr/bin/chromium ]; then echo "browser: /usr/bin/chromium"; \
 	elif $(PY) -m playwright install chromium; then echo "browser: Playwright's chromium"; \
 	else echo "No Chromium: apt-get install chromium (Debian) or 'python -m playwright install chromium'"; exit 1; fi
+
+## Throughput and latency against a bare Flask route, measured in the same run (~1 min).
+bench: $(VENV)/.bench
+	@command -v wrk >/dev/null || { echo "Installing wrk (Debian)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null || \
+		{ echo "wrk is missing: apt-get install wrk"; exit 1; }; }
+	$(PY) -m tests.bench.run
+
+$(VENV)/.bench: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	touch $@
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-results bench-results

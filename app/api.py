@@ -16,9 +16,10 @@ from flask import Blueprint, Response, jsonify, request
 from . import landing
 from .baskets import COMPLETED, Basket
 from .errors import BasketCompleted, InvalidRequest, MultipleAddOffers
+from .guards import admit
 from .middleware import client_ip
 from .models import is_id
-from .services import checkout, limiter, recaptcha, tokens
+from .services import checkout, recaptcha, tokens
 from .tracking import MAX_KEYS, MAX_VALUE, capture, clean_referrer
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -86,8 +87,9 @@ def create_basket() -> tuple[Response, int]:
         raise InvalidRequest("subscriptionId is required")
     referrer = _referrer(body)
     tracking = _tracking(body.get("tracking"))
-    limiter().hit("create", ip=request.remote_addr, customer=customer)
-    recaptcha().verify(request.headers.get("X-Recaptcha-Token"), client_ip())
+    token = request.headers.get("X-Recaptcha-Token")
+    admit("create", customer, token).raise_refusal()
+    recaptcha().verify(token, client_ip(), claimed=True)
     basket = checkout().create(customer, subscription_id, referrer=referrer, tracking=tracking)
     response = _basket_response(basket, "Checkout basket created successfully")
     landing.issue(response, basket.basket_id)
@@ -104,13 +106,15 @@ def update_basket() -> Response:
     if not isinstance(complete, bool):
         raise InvalidRequest("complete must be true or false")
     basket_id = landing.read_basket_id()
-    basket = checkout().load(customer, basket_id, refresh=False)
+    token = request.headers.get("X-Recaptcha-Token")
+    admission = admit("update", customer, token, basket_id)
+    basket = checkout().owned(customer, admission.basket)
     if basket.status != "open" and (add or remove):
         raise BasketCompleted()
-    limiter().hit("update", ip=request.remote_addr, customer=customer)
-    recaptcha().verify(request.headers.get("X-Recaptcha-Token"), client_ip())
+    admission.raise_refusal()
+    recaptcha().verify(token, client_ip(), claimed=True)
     if add or remove:
-        basket = checkout().change(customer, basket_id, add, remove)
+        basket = checkout().change(customer, basket_id, add, remove, current=basket)
     if complete:
         basket = checkout().complete(customer, basket_id)
     response = _basket_response(basket, "Basket updated successfully")

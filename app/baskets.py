@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -147,6 +148,16 @@ class BasketStore:
     def get(self, basket_id: str) -> Basket | None:
         raw = self.redis.get(self.keys.basket(basket_id))
         return Basket.from_json(raw) if raw is not None else None
+
+    def queue_get(self, pipe: Any, basket_id: str) -> Callable[[Iterator], Basket | None]:
+        """Queue a read on `pipe`, to share a round trip with other checks."""
+        pipe.get(self.keys.basket(basket_id))
+
+        def read(results: Iterator) -> Basket | None:
+            raw = next(results)
+            return Basket.from_json(raw) if raw is not None else None
+
+        return read
 
     def save(self, basket: Basket) -> Basket | None:
         """Write `basket` if nobody wrote since it was read; None when somebody did."""

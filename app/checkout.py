@@ -93,12 +93,17 @@ class Checkout:
 
     def load(self, customer_id: str, basket_id: str | None, *, refresh: bool = True) -> Basket:
         """The customer's basket; its snapshot of the subscription renewed when stale."""
-        basket = self.store.get(basket_id) if basket_id else None
-        if basket is None or basket.customer_id != customer_id:
-            raise BasketNotFound()
+        basket = self.owned(customer_id, self.store.get(basket_id) if basket_id else None)
         if refresh and basket.status == OPEN:
             if time.time() - basket.snapshot_at > self.snapshot_max_age:
                 basket = self._refresh(basket)
+        return basket
+
+    @staticmethod
+    def owned(customer_id: str, basket: Basket | None) -> Basket:
+        """Another customer's basket is, to them, no basket at all."""
+        if basket is None or basket.customer_id != customer_id:
+            raise BasketNotFound()
         return basket
 
     def _refresh(self, basket: Basket) -> Basket:
@@ -125,9 +130,18 @@ class Checkout:
     # -- change --------------------------------------------------------------------------
 
     def change(
-        self, customer_id: str, basket_id: str | None, add: Sequence[str], remove: Sequence[str]
+        self,
+        customer_id: str,
+        basket_id: str | None,
+        add: Sequence[str],
+        remove: Sequence[str],
+        *,
+        current: Basket | None = None,
     ) -> Basket:
-        """Apply the customer's choices; the backend prices them (and rejects bad ones)."""
+        """Apply the customer's choices; the backend prices them (and rejects bad ones).
+
+        `current`: the basket as the caller just read it, saving a read on the first try.
+        """
         if set(add) & set(remove):
             raise InvalidRequest("the same offer is both added and removed")
 
@@ -147,7 +161,7 @@ class Checkout:
                     raise BasketCompleted() from None
                 raise
 
-        return self._update(customer_id, basket_id, choose)
+        return self._update(customer_id, basket_id, choose, current)
 
     def _priced(self, basket: Basket) -> Basket:
         if not basket.has_changes:
@@ -172,10 +186,15 @@ class Checkout:
             raise SubscriptionLocked(pendingChange=basket.pending_change.to_json())
 
     def _update(
-        self, customer_id: str, basket_id: str | None, change: Callable[[Basket], Basket]
+        self,
+        customer_id: str,
+        basket_id: str | None,
+        change: Callable[[Basket], Basket],
+        current: Basket | None = None,
     ) -> Basket:
         for _ in range(_SAVE_ATTEMPTS):
-            basket = self.load(customer_id, basket_id, refresh=False)
+            basket = current or self.load(customer_id, basket_id, refresh=False)
+            current = None
             saved = self.store.save(change(basket))
             if saved is not None:
                 return saved

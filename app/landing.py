@@ -14,7 +14,12 @@ _MAX_AGE_FACTOR = 2
 
 
 def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=_SALT)
+    """One per app: building it derives the signing key, which is not free per request."""
+    serializer = current_app.extensions.get("checkout.landing")
+    if serializer is None:
+        serializer = URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=_SALT)
+        current_app.extensions["checkout.landing"] = serializer
+    return serializer
 
 
 def _max_age() -> int:

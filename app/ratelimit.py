@@ -8,6 +8,7 @@ the limit across a window edge, which is fine for throttling bots on basket crea
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,15 +36,24 @@ class RateLimiter:
 
     def hit(self, scope: str, **subjects: str | None) -> None:
         """Count one request of `scope` for each subject; raise when any is over its limit."""
+        pipe = self.redis.pipeline(transaction=False)
+        check = self.queue(pipe, scope, **subjects)
+        check(iter(pipe.execute()))
+
+    def queue(self, pipe: Any, scope: str, **subjects: str | None) -> Callable[[Iterator], None]:
+        """Queue the counting on `pipe`; the returned check reads its results and judges."""
         limit = self.limits[scope]
         window = int(time.time() // limit.seconds)
         named = [(kind, value) for kind, value in subjects.items() if value]
-        pipe = self.redis.pipeline(transaction=False)
         for kind, value in named:
             key = f"{self.keys.rate_limit(f'{scope}:{kind}', value)}:{window}"
             pipe.incr(key)
             pipe.expire(key, limit.seconds + 1)
-        counts = pipe.execute()[::2]
-        if any(count > limit.count for count in counts):
-            retry_after = limit.seconds - int(time.time()) % limit.seconds
-            raise TooManyRequests(retry_after=max(retry_after, 1))
+
+        def check(results: Iterator) -> None:
+            counts = [next(results) for _ in range(2 * len(named))][::2]
+            if any(count > limit.count for count in counts):
+                retry_after = limit.seconds - int(time.time()) % limit.seconds
+                raise TooManyRequests(retry_after=max(retry_after, 1))
+
+        return check

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import requests
@@ -35,13 +36,15 @@ class RecaptchaVerifier:
         self.keys = keys
         self.session = requests.Session()
 
-    def verify(self, token: str | None, remote_ip: str | None) -> None:
-        """Return quietly for a human; raise `RecaptchaFailed` otherwise."""
-        if not token or len(token) > MAX_TOKEN_LENGTH:
-            raise RecaptchaFailed("reCAPTCHA token missing")
-        digest = hashlib.sha256(token.encode()).hexdigest()
-        if not self.redis.set(self.keys.recaptcha(digest), 1, nx=True, ex=USED_TOKEN_TTL):
-            raise RecaptchaFailed("reCAPTCHA token already used")
+    def verify(self, token: str | None, remote_ip: str | None, *, claimed: bool = False) -> None:
+        """Return quietly for a human; raise `RecaptchaFailed` otherwise.
+
+        `claimed`: the caller already ran `queue_claim` for this token in its own pipeline.
+        """
+        if not claimed:
+            pipe = self.redis.pipeline(transaction=False)
+            self.queue_claim(pipe, token)(iter(pipe.execute()))
+        assert token is not None
         form = {"secret": self.secret, "response": token}
         if remote_ip:
             form["remoteip"] = remote_ip
@@ -54,6 +57,23 @@ class RecaptchaVerifier:
         if not isinstance(result, dict) or response.status_code != 200:
             raise UpstreamError()
         self._judge(result)
+
+    def queue_claim(self, pipe: Any, token: str | None) -> Callable[[Iterator], None]:
+        """Queue the single-use claim of `token`; the returned check raises on a replay."""
+        if not token or len(token) > MAX_TOKEN_LENGTH:
+
+            def missing(results: Iterator) -> None:
+                raise RecaptchaFailed("reCAPTCHA token missing")
+
+            return missing
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        pipe.set(self.keys.recaptcha(digest), 1, nx=True, ex=USED_TOKEN_TTL)
+
+        def check(results: Iterator) -> None:
+            if not next(results):
+                raise RecaptchaFailed("reCAPTCHA token already used")
+
+        return check
 
     def _judge(self, result: dict[str, Any]) -> None:
         if result.get("success") is not True:

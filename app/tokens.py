@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 _REFRESH_GAP = 30.0
 _MAX_TOKEN_LENGTH = 8192
+_CACHE_SIZE = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,7 @@ class TokenValidator:
         self._keys: KeySet | None = None
         self._fetched_at = 0.0
         self._jwks_uri: str | None = None
+        self._verified: dict[str, AccessToken] = {}
 
     def validate(self, header: str | None) -> AccessToken:
         if not header or not header.startswith("Bearer "):
@@ -50,6 +52,17 @@ class TokenValidator:
         token = header[len("Bearer ") :].strip()
         if not token or len(token) > _MAX_TOKEN_LENGTH:
             raise Unauthorized("malformed bearer token")
+        # A partner repeats one token for a customer's whole visit: verify its signature once.
+        cached = self._verified.get(token)
+        if cached is not None and cached.claims["exp"] + self.leeway > time.time():
+            return cached
+        access = self._verify(token)
+        if len(self._verified) >= _CACHE_SIZE:
+            self._verified.clear()
+        self._verified[token] = access
+        return access
+
+    def _verify(self, token: str) -> AccessToken:
         try:
             kid = jws.extract_compact(token.encode()).headers().get("kid")
         except (JoseError, ValueError) as exc:
@@ -70,6 +83,8 @@ class TokenValidator:
         subject = decoded.claims["sub"]
         if not isinstance(subject, str) or not subject:
             raise Unauthorized("token has no subject")
+        if not isinstance(decoded.claims.get("exp"), int | float):
+            raise Unauthorized("token has no expiry")
         return AccessToken(subject, decoded.claims)
 
     def _key_set(self, kid: str | None) -> KeySet:

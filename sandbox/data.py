@@ -59,6 +59,8 @@ class Customer:
     id: str
     name: str
     subscription_id: str
+    #: shown on the sign-in page; the load-test customers are not
+    listed: bool = True
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,8 @@ class Subscription:
     #: offers this subscription may carry; eligible = these minus the active ones
     available: list[str]
     pending_change: PendingChange | None = None
+    #: False for the load-test subscriptions, so a benchmark can order again and again
+    locks_on_order: bool = True
 
     def eligible(self) -> list[str]:
         return [offer_id for offer_id in self.available if offer_id not in self.active]
@@ -120,6 +124,7 @@ BASIC = Plan("PLAN-BASIC", "Basic", Decimal("10.00"))
 STANDARD = Plan("PLAN-STANDARD", "Standard", Decimal("20.00"))
 PREMIUM = Plan("PLAN-PREMIUM", "Premium", Decimal("30.00"))
 
+LOAD = range(1, 33)
 CUSTOMERS: dict[str, Customer] = {
     c.id: c
     for c in (
@@ -128,6 +133,8 @@ CUSTOMERS: dict[str, Customer] = {
         Customer("carol", "Carol Example", "SUB-3003"),
         Customer("dave", "Dave Example", "SUB-4004"),
         Customer("erin", "Erin Example", "SUB-5005"),
+        # For `make bench`: one customer per load connection, never locked by an order.
+        *(Customer(f"load-{n:02d}", f"Load {n}", f"SUB-L{n:02d}", listed=False) for n in LOAD),
     )
 }
 
@@ -153,5 +160,16 @@ def demo_subscriptions() -> dict[str, Subscription]:
         Subscription("SUB-3003", "carol", BASIC, [], ["OFFER-SPORTS", "OFFER-HD"]),
         Subscription("SUB-4004", "dave", STANDARD, ["OFFER-HD"], list(like_alice)),
         Subscription("SUB-5005", "erin", STANDARD, ["OFFER-HD"], list(like_alice)),
+        *(
+            Subscription(
+                f"SUB-L{n:02d}",
+                f"load-{n:02d}",
+                STANDARD,
+                ["OFFER-HD"],
+                list(like_alice),
+                locks_on_order=False,
+            )
+            for n in LOAD
+        ),
     ]
     return {s.id: s for s in subscriptions}

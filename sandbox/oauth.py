@@ -304,7 +304,7 @@ def authorize_page() -> ResponseReturnValue:
     return render_template(
         "authorize.html",
         params=list(request.args.items(multi=True)),
-        customers=list(CUSTOMERS.values()),
+        customers=[customer for customer in CUSTOMERS.values() if customer.listed],
         client_id=request.args.get("client_id", ""),
     )
 

@@ -247,12 +247,13 @@ class SubscriptionStore:
                 "newPrice": quote["newPrice"],
                 "createdAt": datetime.now(UTC).isoformat(timespec="seconds"),
             }
-            subscription.pending_change = PendingChange(
-                order_id,
-                change.describe(),
-                first_of_next_month(),
-                subscription.price_with(change.new_offers(subscription)),
-            )
+            if subscription.locks_on_order:
+                subscription.pending_change = PendingChange(
+                    order_id,
+                    change.describe(),
+                    first_of_next_month(),
+                    subscription.price_with(change.new_offers(subscription)),
+                )
             order = Order(order_id, request, idempotency_key, digest, response)
             self.orders.append(order)
             self.by_key[idempotency_key] = order

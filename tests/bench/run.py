@@ -1,0 +1,366 @@
+"""`make bench`: the checkout under load on loopback, against the floor in the same run.
+
+Starts Redis (embedded unless CHECKOUT_REDIS_URL is set), the sandbox, the checkout under
+gunicorn with app/gunicorn_config.py (2 sync workers) and the floor (a bare Flask route,
+same settings); warms up; drives each scenario with wrk (16 connections); counts Redis and
+backend round trips per request in a separate in-process pass; measures Redis memory per
+open basket. Prints one table and writes JSON and a PNG chart under bench-results/.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import redis
+import requests
+
+from sandbox.stack import (
+    ROOT,
+    EmbeddedRedis,
+    Service,
+    app_settings,
+    free_port,
+    sandbox_service,
+)
+
+BENCH = Path(__file__).resolve().parent
+SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+WARMUP = int(os.environ.get("BENCH_WARMUP", "2"))
+CONNECTIONS = 16
+BASKET = "/api/v1/checkout/basket"
+TARGETS = {"basket page": 0.40, "GET basket": 0.55, "PUT add offer": 0.10}
+
+
+def gunicorn(name: str, target: str, port: int, env: dict[str, str]) -> Service:
+    command = [sys.executable, "-m", "gunicorn", "-c", "python:app.gunicorn_config", target]
+    env = {**env, "CHECKOUT_BIND": f"127.0.0.1:{port}", "CHECKOUT_WORKERS": "2"}
+    health = "/hello" if "floor" in target else "/healthz"
+    return Service(name, command, port, health, env)
+
+
+def wrk(
+    url: str,
+    script: str | None,
+    env: dict[str, str],
+    seconds: int,
+    threads: int = 2,
+    connections: int = CONNECTIONS,
+) -> dict[str, float]:
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    if script:
+        command[1:1] = ["-s", str(BENCH / script)]
+    env = {**os.environ, **env, "BENCH_RUN": uuid.uuid4().hex[:12]}
+    out = subprocess.run(command, capture_output=True, text=True, env=env, check=True).stdout
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+        "p50_ms": _latency(out, "50%"),
+        "p99_ms": _latency(out, "99%"),
+        "non_2xx": float(m.group(1)) if (m := re.search(r"Non-2xx.*?:\s+(\d+)", out)) else 0.0,
+        "errors": float(m.group(1)) if (m := re.search(r"Socket errors:.*?(\d+)", out)) else 0.0,
+    }
+
+
+def _latency(out: str, label: str) -> float:
+    match = re.search(rf"{re.escape(label)}\s+([\d.]+)(us|ms|s)\b", out)
+    assert match, out
+    value, unit = float(match.group(1)), match.group(2)
+    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+
+class Stack:
+    def __init__(self) -> None:
+        self.pieces: list[Any] = []
+
+    def __enter__(self) -> Stack:
+        url = os.environ.get("CHECKOUT_REDIS_URL")
+        if not url:
+            embedded = EmbeddedRedis().start()
+            self.pieces.append(embedded)
+            url = embedded.url
+        self.redis_url = url
+        self.sandbox = self._start(sandbox_service(free_port()))
+        self.prefix = f"bench-{uuid.uuid4().hex[:8]}"
+        self.env = {
+            **app_settings(self.sandbox.url, url),
+            "CHECKOUT_REDIS_KEY_PREFIX": self.prefix,
+            "CHECKOUT_RATE_LIMIT_CREATE": "100000000/60",
+            "CHECKOUT_RATE_LIMIT_UPDATE": "100000000/60",
+        }
+        self.app = self._start(gunicorn("app", "wsgi:app", free_port(), self.env))
+        self.floor = self._start(gunicorn("floor", "tests.bench.floor:app", free_port(), {}))
+        return self
+
+    def _start(self, service: Service) -> Service:
+        service.start(quiet=True)
+        self.pieces.append(service)
+        return service
+
+    def __exit__(self, *_: object) -> None:
+        for piece in reversed(self.pieces):
+            piece.stop()
+
+    def token(self, customer: str) -> str:
+        body = {"sub": customer, "expiresIn": 3600}
+        response = requests.post(f"{self.sandbox.url}/_sandbox/token", json=body, timeout=5)
+        return str(response.json()["access_token"])
+
+    def basket_cookie(self, token: str, subscription: str = "SUB-1001") -> str:
+        response = requests.post(
+            self.app.url + BASKET,
+            json={"subscriptionId": subscription},
+            headers={"Authorization": f"Bearer {token}", "X-Recaptcha-Token": _recaptcha()},
+            timeout=10,
+        )
+        response.raise_for_status()
+        return f"landing_state={response.cookies['landing_state']}"
+
+
+def _recaptcha() -> str:
+    return f"pass-{uuid.uuid4().hex}"
+
+
+def signed_in_page_cookies(stack: Stack) -> str | None:
+    """Walk the browser journey with requests: landing, bot check, sign-in, basket."""
+    http = requests.Session()
+    start = http.get(stack.app.url + "/start?subscription=SUB-1001&offer=OFFER-SPORTS", timeout=10)
+    if start.status_code != 200:
+        return None
+    form = _form(start.text)
+    if form is None:
+        return None
+    action, fields = form
+    fields["g-recaptcha-response"] = fields["recaptcha_token"] = _recaptcha()
+    signin = http.post(requests.compat.urljoin(start.url, action), data=fields, timeout=10)
+    login = _form(signin.text)
+    if login is None:
+        return None
+    action, fields = login
+    fields["customer"] = "alice"
+    basket = http.post(requests.compat.urljoin(signin.url, action), data=fields, timeout=10)
+    if basket.status_code != 200 or "/basket" not in basket.url:
+        return None
+    jar = http.cookies.get_dict(domain="127.0.0.1") or http.cookies.get_dict()
+    return "; ".join(f"{k}={v}" for k, v in jar.items())
+
+
+def _form(html: str) -> tuple[str, dict[str, str]] | None:
+    """The first POST form of a page: its action and its named inputs with values."""
+    for attributes, body in re.findall(r"<form\b([^>]*)>(.*?)</form>", html, re.S | re.I):
+        if 'method="post"' not in attributes.lower():
+            continue
+        action = re.search(r'action="([^"]*)"', attributes)
+        fields = dict(re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', body))
+        return (action.group(1) if action else "").replace("&amp;", "&"), fields
+    return None
+
+
+# -- round trips, counted in-process on the real code path ---------------------------------
+
+
+class RoundTrips:
+    """Counts Redis round trips (one per packed send: a pipeline is one) and backend calls."""
+
+    def __init__(self, stack: Stack) -> None:
+        from app import create_app
+
+        config = {k.removeprefix("CHECKOUT_"): _setting(v) for k, v in stack.env.items()}
+        self.app = create_app(config)
+        logging.getLogger("checkout.access").setLevel(logging.WARNING)
+        self.sandbox = stack.sandbox.url
+        self.sends = 0
+        counter = self
+
+        pool = self.app.extensions["checkout.redis"].connection_pool
+        base = pool.connection_class
+
+        class Counting(base):  # type: ignore[misc, valid-type]
+            def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+                counter.sends += 1
+                super().send_packed_command(command, check_health)
+
+        pool.connection_class = Counting
+
+    def _backend(self) -> int:
+        stats = requests.get(f"{self.sandbox}/_sandbox/stats", timeout=5).json()
+        return int(sum(stats["backend"].values()) + stats["siteverify"])
+
+    def measure(
+        self, cookies: str, request: Callable[[Any], Any], repeat: int = 20
+    ) -> dict[str, float]:
+        client = self.app.test_client()
+        for pair in cookies.split("; "):
+            name, _, value = pair.partition("=")
+            client.set_cookie(name, value)
+        request(client)  # warm: loads the Lua script, fetches the JWKS
+        sends, backend = self.sends, self._backend()
+        for _ in range(repeat):
+            response = request(client)
+            assert response.status_code == 200, response.get_data(as_text=True)
+        return {
+            "redis_round_trips": (self.sends - sends) / repeat,
+            "backend_calls": (self._backend() - backend) / repeat,
+        }
+
+
+def _setting(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def memory_per_basket(stack: Stack, token: str, count: int = 300) -> dict[str, float]:
+    client = redis.Redis.from_url(stack.redis_url)
+    before = int(client.info("memory")["used_memory"])
+    cookie = ""
+    for _ in range(count):
+        cookie = stack.basket_cookie(token)
+    after = int(client.info("memory")["used_memory"])
+    keys = list(client.scan_iter(match=f"{stack.prefix}:basket:*", count=1000))
+    sample = client.memory_usage(keys[0]) if keys else 0
+    every_key = client.scan_iter(match=f"{stack.prefix}:*")
+    without_ttl = sum(1 for key in every_key if client.ttl(key) < 0)
+    client.close()
+    del cookie
+    return {
+        "bytes_per_basket": (after - before) / count,
+        "memory_usage_one_basket": float(sample or 0),
+        "keys_without_ttl": float(without_ttl),
+    }
+
+
+# -- the run --------------------------------------------------------------------------------
+
+
+def main() -> int:
+    if shutil.which("wrk") is None:
+        print("wrk is missing: apt-get install wrk (Debian)", file=sys.stderr)
+        return 2
+    out_dir = ROOT / "bench-results" / time.strftime("%Y%m%d-%H%M%S")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows: dict[str, dict[str, float]] = {}
+    with Stack() as stack:
+        alice = stack.token("alice")
+        get_cookie = stack.basket_cookie(alice)
+        put_cookies = "|".join(stack.basket_cookie(alice) for _ in range(32))
+        load_tokens = "|".join(stack.token(f"load-{n:02d}") for n in range(1, CONNECTIONS + 1))
+        page_cookie = signed_in_page_cookies(stack)
+
+        scenarios: list[tuple[str, str, str | None, dict[str, str], dict[str, int]]] = [
+            ("floor", stack.floor.url + "/hello", None, {}, {}),
+            ("GET basket", stack.app.url + BASKET, "get.lua",
+             {"BENCH_TOKEN": alice, "BENCH_COOKIE": get_cookie}, {}),
+            ("PUT add offer", stack.app.url + BASKET, "put.lua",
+             {"BENCH_TOKEN": alice, "BENCH_COOKIES": put_cookies}, {}),
+            ("create-add-complete cycle", stack.app.url + BASKET, "cycle.lua",
+             {"BENCH_TOKENS": load_tokens}, {"threads": CONNECTIONS}),
+        ]  # fmt: skip
+        if page_cookie:
+            scenarios.insert(1, ("basket page", stack.app.url + "/basket", "page.lua",
+                                 {"BENCH_COOKIE": page_cookie}, {}))  # fmt: skip
+        for name, url, script, env, options in scenarios:
+            print(f"… {name}", flush=True)
+            wrk(url, script, env, WARMUP, **options)
+            rows[name] = wrk(url, script, env, SECONDS, **options)
+
+        counts = RoundTrips(stack)
+        auth = {"Authorization": f"Bearer {alice}"}
+        offers = iter(["OFFER-SPORTS", "OFFER-KIDS"] * 100)
+        trips = {
+            "GET basket": counts.measure(get_cookie, lambda c: c.get(BASKET, headers=auth)),
+            "PUT add offer": counts.measure(
+                get_cookie,
+                lambda c: c.put(
+                    BASKET,
+                    json={"addOffers": [next(offers)]},
+                    headers={**auth, "X-Recaptcha-Token": _recaptcha()},
+                ),
+            ),
+        }
+        if page_cookie:
+            trips["basket page"] = counts.measure(page_cookie, lambda c: c.get("/basket"))
+        memory = memory_per_basket(stack, alice)
+
+    floor = rows["floor"]
+    for name, row in rows.items():
+        row["ratio"] = row["rps"] / floor["rps"]
+        row["p99_vs_floor"] = row["p99_ms"] / floor["p99_ms"]
+        row.update(trips.get(name, {}))
+    report = {
+        "seconds": SECONDS,
+        "connections": CONNECTIONS,
+        "workers": 2,
+        "scenarios": rows,
+        "targets": TARGETS,
+        "memory": memory,
+    }
+    (out_dir / "results.json").write_text(json.dumps(report, indent=2))
+    print_table(rows, memory)
+    chart(rows, out_dir / "results.png")
+    print(f"\nresults: {out_dir}/results.json and results.png")
+    return 0
+
+
+def print_table(rows: dict[str, dict[str, float]], memory: dict[str, float]) -> None:
+    header = (
+        f"{'scenario':28} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6} "
+        f"{'target':>7} {'p99/floor':>9} {'redis RT':>8} {'backend':>7} {'non-2xx':>7}"
+    )
+    print("\n" + header + "\n" + "-" * len(header))
+    for name, row in rows.items():
+        target = TARGETS.get(name)
+        verdict = "" if target is None else f"≥{target:.2f}{'✓' if row['ratio'] >= target else '✗'}"
+        rt = f"{row['redis_round_trips']:.1f}" if "redis_round_trips" in row else "-"
+        be = f"{row['backend_calls']:.1f}" if "backend_calls" in row else "-"
+        print(
+            f"{name:28} {row['rps']:9.0f} {row['p50_ms']:8.2f} {row['p99_ms']:8.2f} "
+            f"{row['ratio']:6.2f} {verdict:>7} {row['p99_vs_floor']:9.2f} {rt:>8} {be:>7} "
+            f"{row['non_2xx']:7.0f}"
+        )
+    print(
+        f"\nRedis memory per open basket: {memory['bytes_per_basket']:.0f} bytes "
+        f"(MEMORY USAGE of one: {memory['memory_usage_one_basket']:.0f}); "
+        f"keys without a TTL: {memory['keys_without_ttl']:.0f}"
+    )
+
+
+def chart(rows: dict[str, dict[str, float]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(rows)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    axes[0].barh(names, [rows[n]["ratio"] for n in names], color="#1d70b8")
+    for name, target in TARGETS.items():
+        if name in rows:
+            axes[0].plot(
+                [target, target],
+                [names.index(name) - 0.4, names.index(name) + 0.4],
+                color="#d4351c",
+            )
+    axes[0].set_xlabel("throughput as a ratio of the floor (red: target)")
+    axes[0].invert_yaxis()
+    axes[1].barh(names, [rows[n]["p99_ms"] for n in names], color="#505a5f")
+    axes[1].set_xlabel("p99 latency, ms")
+    axes[1].invert_yaxis()
+    axes[1].set_yticks([])
+    fig.suptitle(f"make bench: 2 sync workers, {CONNECTIONS} connections, {SECONDS}s each")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
