@@ -73,3 +73,35 @@ def test_the_api_description_is_valid_openapi_3_1():
     document = create_app().test_client().get("/api/v1/openapi.json").get_json()
     assert document["openapi"] == "3.1.0"
     validate(document)
+
+
+def test_outside_development_answers_carry_hsts_and_cookies_are_secure():
+    from flask import Response
+
+    from app import landing
+
+    app = create_app(PRODUCTION)
+    assert "max-age=" in app.test_client().get("/healthz").headers["Strict-Transport-Security"]
+    assert "Strict-Transport-Security" not in create_app().test_client().get("/healthz").headers
+    with app.test_request_context():
+        response = Response()
+        landing.issue(response, "basket-id")
+        cookie = response.headers["Set-Cookie"]
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_a_landing_cookie_from_another_secret_or_salt_is_no_basket():
+    from itsdangerous import URLSafeTimedSerializer
+
+    from app import landing
+
+    app = create_app()
+    good = URLSafeTimedSerializer(app.config["SECRET_KEY"], salt="checkout.landing-state")
+    for serializer, expected in (
+        (good, "basket-id"),
+        (URLSafeTimedSerializer("another-secret", salt="checkout.landing-state"), None),
+        (URLSafeTimedSerializer(app.config["SECRET_KEY"], salt="another-salt"), None),
+    ):
+        cookie = serializer.dumps({"b": "basket-id"})
+        with app.test_request_context(headers={"Cookie": f"landing_state={cookie}"}):
+            assert landing.read_basket_id() == expected
