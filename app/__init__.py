@@ -8,7 +8,8 @@ from typing import Any
 
 from flask import Flask
 
-from . import api, config, errors, health, middleware, services
+from . import api, config, errors, health, middleware, services, sessions, signin, views
+from .extensions import csrf
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,8 +35,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     middleware.init_app(app)
     services.init_app(app)
+    sessions.init_app(app)
+    csrf.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
+    csrf.exempt(api.bp)  # Bearer tokens, not cookies, authenticate the JSON API
+    csrf.exempt(health.bp)
+    signin.init_app(app)
+    views.init_app(app)
     errors.register_error_handlers(app)
     return app
 

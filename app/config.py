@@ -70,6 +70,11 @@ class Defaults:
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     WTF_CSRF_TIME_LIMIT = None  # the CSRF token lives as long as the signed session
+    # The browser's server-side session (sign-in tokens, landing data) idles out after this.
+    SESSION_TTL_SECONDS = 7200
+    OAUTH_TIMEOUT_SECONDS = 5.0
+    # Times on the pages (when a basket expires) are shown in the customers' time zone.
+    DISPLAY_TIMEZONE = "Europe/London"
 
 
 class ConfigError(RuntimeError):

@@ -7,9 +7,21 @@ The `detail` strings are the seed's wording.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import redis
-from flask import Flask, Response, g, jsonify, render_template, request
+from flask import (
+    Flask,
+    Response,
+    g,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 DETAIL_UNAUTHORIZED = (
@@ -63,6 +75,17 @@ class RecaptchaFailed(InvalidRequest):
 
 class Unauthorized(CheckoutError):
     status, code, title, detail = 401, "unauthorized", "Unauthorized", DETAIL_UNAUTHORIZED
+
+
+class SignInRequired(Unauthorized):
+    """A browser page needs a signed-in customer: a GET goes to sign in and comes back."""
+
+
+class FormExpired(CheckoutError):
+    """A browser form without a valid CSRF token: usually a page left open too long."""
+
+    status, code, title = 400, "form_expired", "Form expired"
+    detail = "The form could not be checked; nothing was changed."
 
 
 class BasketNotFound(CheckoutError):
@@ -139,11 +162,55 @@ def _wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
+# The browser's error page for each code, then for each status; templates/errors/<page>.html.
+_PAGES = {
+    "basket_not_found": "expired",
+    "subscription_not_found": "not_found",
+    "subscription_locked": "locked",
+    "basket_completed": "locked",
+    "checkout_in_progress": "in_progress",
+    "recaptcha_failed": "bot_check",
+    "form_expired": "form_expired",
+}
+_PAGES_BY_STATUS = {
+    401: "signed_out",
+    404: "not_found",
+    429: "too_many_requests",
+    502: "unavailable",
+    503: "unavailable",
+    504: "unavailable",
+}
+
+
+def _back_url() -> str:
+    """Where "try again" goes: this page for a GET, the page the form was on for a POST."""
+    if request.method == "GET":
+        return request.full_path.rstrip("?")
+    referrer = urlsplit(request.referrer or "")
+    if referrer.netloc == request.host and referrer.path.startswith("/"):
+        return referrer.path + (f"?{referrer.query}" if referrer.query else "")
+    return "/"
+
+
+def _page(error: CheckoutError) -> Response:
+    if isinstance(error, SignInRequired) and request.method == "GET":
+        return make_response(redirect(url_for("signin.begin", next=_back_url()), 303))
+    page = _PAGES.get(error.code) or _PAGES_BY_STATUS.get(error.status)
+    if page is None:
+        page = "unexpected" if error.status >= 500 else "problem"
+    html = render_template(
+        f"errors/{page}.html",
+        error=error,
+        back_url=_back_url(),
+        pending=error.extra.get("pendingChange") or None,
+    )
+    return Response(html, status=error.status, mimetype="text/html")
+
+
 def _respond(error: CheckoutError) -> Response | tuple[str, int]:
     if _wants_json():
         return problem(error, request.method)
-    html = render_template("errors/error.html", error=error)
-    response = Response(html, status=error.status, mimetype="text/html")
+    response = _page(error)
     retry_after = getattr(error, "retry_after", None)
     if retry_after:
         response.headers["Retry-After"] = str(retry_after)
@@ -163,6 +230,10 @@ class _HTTPProblem(CheckoutError):
 
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(CheckoutError, _respond)
+
+    @app.errorhandler(CSRFError)
+    def csrf_failed(exc: CSRFError) -> Response | tuple[str, int]:
+        return _respond(FormExpired(exc.description))
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response | tuple[str, int]:

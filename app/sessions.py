@@ -1,0 +1,133 @@
+"""The browser's server-side session: a signed random id in a cookie, the data in Redis.
+
+The cookie (HttpOnly, SameSite=Lax, Secure outside development) carries only a signed
+256-bit session id; the data (sign-in tokens, the landing's tracking, flask-wtf's CSRF
+secret, Authlib's state) lives in Redis under `Keys.signin(id)` with a TTL renewed on
+every write. Tokens therefore never reach the browser. `rotate()` gives a session a new id
+(on sign-in), so an id planted before sign-in is worthless after it.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+
+import redis
+from flask import Flask, Request, Response, g
+from flask.json.tag import TaggedJSONSerializer
+from flask.sessions import SessionInterface, SessionMixin
+from itsdangerous import BadSignature, Signer
+from werkzeug.datastructures import CallbackDict
+
+from .errors import ServiceUnavailable
+from .storage import get_keys, get_redis
+
+log = logging.getLogger(__name__)
+
+_SALT = "checkout.session"
+_MAX_COOKIE = 256
+# Requests that never need a browser session: no Redis round trip for them.
+_SESSIONLESS = ("/static/", "/api/", "/healthz", "/readyz", "/favicon.ico")
+
+
+def init_app(app: Flask) -> None:
+    app.session_interface = RedisSessionInterface()
+
+    @app.before_request
+    def session_store_down() -> None:
+        """Without Redis a page can neither know who is signed in nor check its forms."""
+        if g.get("session_unavailable"):
+            raise ServiceUnavailable("the session store is unavailable")
+
+
+def _new_id() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class RedisSession(CallbackDict[str, Any], SessionMixin):
+    def __init__(self, data: dict[str, Any] | None, sid: str, *, new: bool) -> None:
+        def changed(_: CallbackDict[str, Any]) -> None:
+            self.modified = True
+
+        super().__init__(data or {}, changed)
+        self.sid = sid
+        self.new = new
+        self.modified = False
+        self.previous_sid: str | None = None
+
+    def rotate(self) -> None:
+        """A new id for the same data; the old key is deleted when the response is saved."""
+        if not self.new and self.previous_sid is None:
+            self.previous_sid = self.sid
+        self.sid = _new_id()
+        self.modified = True
+
+
+class RedisSessionInterface(SessionInterface):
+    serializer = TaggedJSONSerializer()
+
+    def _signer(self, app: Flask) -> Signer:
+        return Signer(str(app.secret_key), salt=_SALT)
+
+    def open_session(self, app: Flask, request: Request) -> RedisSession | None:
+        if request.path.startswith(_SESSIONLESS):
+            return None  # Flask's NullSession: readable, refuses writes
+        raw = request.cookies.get(self.get_cookie_name(app), "")
+        if raw and len(raw) <= _MAX_COOKIE:
+            try:
+                sid = self._signer(app).unsign(raw).decode()
+            except BadSignature:
+                sid = ""
+            try:
+                stored = get_redis().get(get_keys().signin(sid)) if sid else None
+            except redis.RedisError as exc:
+                log.warning("session store unavailable: %s", type(exc).__name__)
+                g.session_unavailable = True
+                return None
+            if stored is not None:
+                try:
+                    data = self.serializer.loads(stored)
+                except ValueError:
+                    data = None
+                if isinstance(data, dict):
+                    return RedisSession(data, sid, new=False)
+        return RedisSession(None, _new_id(), new=True)
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        if not isinstance(session, RedisSession):
+            return
+        try:
+            self._save(app, session, response)
+        except redis.RedisError as exc:
+            # The page has been rendered already; the customer sees the next request fail.
+            log.warning("session not saved: %s", type(exc).__name__)
+
+    def _save(self, app: Flask, session: RedisSession, response: Response) -> None:
+        store, keys = get_redis(), get_keys()
+        name, path = self.get_cookie_name(app), self.get_cookie_path(app)
+        secure, samesite = self.get_cookie_secure(app), self.get_cookie_samesite(app)
+        if session.previous_sid:
+            store.delete(keys.signin(session.previous_sid))
+        if not session:
+            if not session.new:  # emptied: forget it on both sides
+                store.delete(keys.signin(session.sid))
+                response.delete_cookie(
+                    name, path=path, secure=secure, httponly=True, samesite=samesite
+                )
+            return
+        ttl = int(app.config["SESSION_TTL_SECONDS"])
+        if not session.modified:
+            store.expire(keys.signin(session.sid), ttl)  # idle time counts from the last visit
+            return
+        store.set(keys.signin(session.sid), self.serializer.dumps(dict(session)), ex=ttl)
+        # A browser-session cookie: Redis's TTL decides when the session ends.
+        response.set_cookie(
+            name,
+            self._signer(app).sign(session.sid).decode(),
+            path=path,
+            secure=secure,
+            httponly=True,
+            samesite=samesite,
+        )
+        response.vary.add("Cookie")
