@@ -29,7 +29,9 @@ class Admission:
             raise self.refusal
 
 
-def admit(scope: str, customer: str, token: str | None, basket_id: str | None = None) -> Admission:
+def admit(
+    scope: str, customer: str | None, token: str | None, basket_id: str | None = None
+) -> Admission:
     pipe = get_redis().pipeline(transaction=False)
     read_basket = checkout().store.queue_get(pipe, basket_id) if basket_id else None
     checks = [

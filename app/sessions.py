@@ -80,7 +80,9 @@ class RedisSessionInterface(SessionInterface):
             except BadSignature:
                 sid = ""
             try:
-                stored = get_redis().get(get_keys().signin(sid)) if sid else None
+                # Read and renew the idle TTL in one round trip (GETEX, Redis 6.2+).
+                ttl = int(app.config["SESSION_TTL_SECONDS"])
+                stored = get_redis().getex(get_keys().signin(sid), ex=ttl) if sid else None
             except redis.RedisError as exc:
                 log.warning("session store unavailable: %s", type(exc).__name__)
                 g.session_unavailable = True
@@ -118,8 +120,7 @@ class RedisSessionInterface(SessionInterface):
             return
         ttl = int(app.config["SESSION_TTL_SECONDS"])
         if not session.modified:
-            store.expire(keys.signin(session.sid), ttl)  # idle time counts from the last visit
-            return
+            return  # open_session renewed its TTL already
         store.set(keys.signin(session.sid), self.serializer.dumps(dict(session)), ex=ttl)
         # A browser-session cookie: Redis's TTL decides when the session ends.
         response.set_cookie(

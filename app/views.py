@@ -32,12 +32,13 @@ from flask import (
 from werkzeug.wrappers import Response
 
 from . import landing
-from .baskets import Basket
+from .baskets import OPEN, Basket
 from .errors import BasketCompleted, InvalidRequest, SubscriptionLocked, SubscriptionNotFound
 from .forms import ConfirmForm, OfferForm, StartForm
-from .middleware import client_ip, csp_nonce
+from .guards import admit
+from .middleware import csp_nonce
 from .models import Money, Offer, is_id
-from .services import checkout, limiter, recaptcha
+from .services import checkout, recaptcha
 from .signin import customer_name, customer_or_none, require_customer
 from .tracking import capture, clean_referrer
 
@@ -163,8 +164,8 @@ def start_checkout() -> Response:
         raise InvalidRequest("the start form was altered")
     subscription_id, offer_id = form.subscription.data, form.offer.data or None
     customer = customer_or_none()
-    limiter().hit("create", ip=client_ip(), customer=customer)
-    recaptcha().verify(form.recaptcha_token.data, client_ip())
+    admit("create", customer, form.recaptcha_token.data).raise_refusal()
+    recaptcha().verify(form.recaptcha_token.data, request.remote_addr, claimed=True)
     if customer is None:
         session[START_INTENT] = {
             "subscription": subscription_id,
@@ -266,12 +267,19 @@ def _change(*, add: bool) -> Any:
     if not form.validate():
         return _render_basket(_open_basket(customer), form, 400)
     offer_id = str(form.offer.data)
-    limiter().hit("update", ip=client_ip(), customer=customer)
-    recaptcha().verify(form.recaptcha_token.data, client_ip())
-    before = checkout().load(customer, basket_id, refresh=False)
+    admission = admit("update", customer, form.recaptcha_token.data, basket_id)
+    before = checkout().owned(customer, admission.basket)
+    if before.status != OPEN:
+        return redirect(url_for(".confirmation"), 303)
+    admission.raise_refusal()
+    recaptcha().verify(form.recaptcha_token.data, request.remote_addr, claimed=True)
     try:
         after = checkout().change(
-            customer, basket_id, [offer_id] if add else [], [] if add else [offer_id]
+            customer,
+            basket_id,
+            [offer_id] if add else [],
+            [] if add else [offer_id],
+            current=before,
         )
     except BasketCompleted:
         return redirect(url_for(".confirmation"), 303)
@@ -314,12 +322,12 @@ def review() -> Any:
 def confirm() -> Response:
     customer = require_customer()
     basket_id = landing.read_basket_id()
-    current = checkout().load(customer, basket_id, refresh=False)
-    if current.completed:
-        return redirect(url_for(".confirmation"), 303)
     form = ConfirmForm()
-    limiter().hit("update", ip=client_ip(), customer=customer)
-    recaptcha().verify(form.recaptcha_token.data, client_ip())
+    admission = admit("update", customer, form.recaptcha_token.data, basket_id)
+    if checkout().owned(customer, admission.basket).completed:
+        return redirect(url_for(".confirmation"), 303)
+    admission.raise_refusal()
+    recaptcha().verify(form.recaptcha_token.data, request.remote_addr, claimed=True)
     try:
         checkout().complete(customer, basket_id)
     except InvalidRequest as exc:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,6 +27,16 @@ from sandbox.stack import (
     free_port,
     sandbox_service,
 )
+
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-results" / "screenshots"
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say where the browser tests left their screenshots of every page."""
+    if SCREENSHOTS.is_dir():
+        count = len(list(SCREENSHOTS.glob("*.png")))
+        terminalreporter.write_sep("-", "screenshots")
+        terminalreporter.write_line(f"{count} screenshots of the journey in {SCREENSHOTS}")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

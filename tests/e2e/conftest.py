@@ -26,7 +26,8 @@ from sandbox.data import first_of_next_month
 from sandbox.stack import Service
 
 ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOTS = ROOT / "test-results" / "screenshots"
+from tests.conftest import SCREENSHOTS  # noqa: E402
+
 DEBIAN_CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--disable-gpu",
@@ -65,13 +66,6 @@ def link(subscription: str = "SUB-1001", offer: str | None = "OFFER-SPORTS", **e
 def pytest_configure(config: pytest.Config) -> None:
     if not hasattr(config, "workerinput"):  # once per run, before any worker starts
         shutil.rmtree(SCREENSHOTS, ignore_errors=True)
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if SCREENSHOTS.is_dir():
-        count = len(list(SCREENSHOTS.glob("*.png")))
-        terminalreporter.write_sep("-", "screenshots")
-        terminalreporter.write_line(f"{count} screenshots of the journey in {SCREENSHOTS}")
 
 
 @pytest.fixture(scope="session")
