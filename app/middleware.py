@@ -20,6 +20,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from .errors import InvalidRequest
 
 access_log = logging.getLogger("checkout.access")
+_API_CSP = "default-src 'none'; frame-ancestors 'none'"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
 
 
@@ -81,7 +82,10 @@ def init_app(app: Flask) -> None:
     def finish(response: Response) -> Response:
         headers = response.headers
         headers["X-Request-ID"] = g.get("request_id", "")
-        headers["Content-Security-Policy"] = csp.replace("{nonce}", csp_nonce())
+        if request.path.startswith("/api/"):
+            headers["Content-Security-Policy"] = _API_CSP  # JSON: nothing to run or frame
+        else:
+            headers["Content-Security-Policy"] = csp.replace("{nonce}", csp_nonce())
         headers["X-Content-Type-Options"] = "nosniff"
         headers["X-Frame-Options"] = "DENY"
         headers["Referrer-Policy"] = "same-origin"

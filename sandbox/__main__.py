@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from flask import Flask
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from sandbox import create_app
 from sandbox.data import CUSTOMERS
@@ -16,10 +16,18 @@ from sandbox.settings import DEFAULT_PORT, Settings
 from sandbox.tokens import mint_access_token
 
 
+class KeepAlive(WSGIRequestHandler):
+    """HTTP/1.1, so the checkout's pooled connections are reused as with a real backend."""
+
+    protocol_version = "HTTP/1.1"
+
+
 def serve(host: str, port: int, issuer: str | None) -> int:
     """Serve until interrupted; demo data is fresh at every start."""
     # Bind first, so port 0 works and "listening" is only printed once it is true.
-    server = make_server(host, port, Flask("sandbox-placeholder"), threaded=True)
+    server = make_server(
+        host, port, Flask("sandbox-placeholder"), threaded=True, request_handler=KeepAlive
+    )
     actual_port = server.server_port
     server.app = create_app(Settings.from_env(port=actual_port, issuer=issuer))
     print(f"sandbox listening on http://{host}:{actual_port}", flush=True)
