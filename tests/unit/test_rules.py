@@ -152,3 +152,30 @@ def test_referrers_must_be_http_urls():
     for bad in ("javascript:alert(1)", "data:text/html,x", "/relative", "", None, "http://"):
         assert clean_referrer(bad) is None
     assert clean_text("a\u202eb\tc", 10) == "abc"
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://evil.example/",
+        "//evil.example/x",
+        "/\\evil.example",
+        "\\\\evil.example",
+        "javascript:alert(1)",
+        "/basket\r\nSet-Cookie: x=1",
+        "basket",
+        "",
+        None,
+        "/" + "a" * 5000,
+    ],
+)
+def test_sign_in_never_returns_to_another_site(target):
+    from app.signin import safe_next
+
+    assert safe_next(target, "/basket") == "/basket"
+
+
+def test_sign_in_returns_to_a_same_origin_path():
+    from app.signin import safe_next
+
+    assert safe_next("/review?x=1", "/basket") == "/review?x=1"
