@@ -164,3 +164,24 @@ def test_redis_down_answers_503_and_recovers_by_itself(make_app, sandbox: Sandbo
         assert client.post(BASKET, json=body, headers=_headers(sandbox)).status_code == 201
     finally:
         redis.stop()
+
+
+def test_pages_answer_503_while_redis_is_down_and_recover(make_app, sandbox: Sandbox):
+    from sandbox.stack import EmbeddedRedis
+
+    redis = EmbeddedRedis().start()
+    try:
+        client = make_app(REDIS_URL=redis.url).test_client()
+        link = "/start?subscription=SUB-1001&offer=OFFER-SPORTS&utm_source=mail"
+        assert client.get(link).status_code == 200
+        redis.stop()
+        down = client.get(link)
+        assert down.status_code == 503
+        assert down.mimetype == "text/html"
+        assert down.headers["Retry-After"]
+        assert "Content-Security-Policy" in down.headers
+        assert "Traceback" not in down.get_data(as_text=True)
+        redis = EmbeddedRedis(port=redis.port).start()
+        assert client.get(link).status_code == 200
+    finally:
+        redis.stop()
