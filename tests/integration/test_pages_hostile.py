@@ -25,7 +25,11 @@ def test_a_crafted_marketing_link_comes_back_inert(app_server: Service, sandbox,
     ):
         response = http.get(
             app_server.url + path,
-            headers={"Referer": header, "X-Request-ID": header},
+            headers={
+                "Referer": header,
+                "X-Request-ID": header,
+                "Cookie": f"checkout_session={header}; landing_state={header}",
+            },
             allow_redirects=False,
             timeout=10,
         )
