@@ -25,6 +25,8 @@ from app.storage import Keys
 from sandbox.data import first_of_next_month
 from sandbox.stack import Service
 
+# Generous waits: two workers, two browsers, the app and the sandbox share two cores.
+expect.set_options(timeout=15_000)
 ROOT = Path(__file__).resolve().parents[2]
 from tests.conftest import SCREENSHOTS  # noqa: E402
 
@@ -110,7 +112,8 @@ def base_url(app_server: Service) -> str:
 @pytest.fixture
 def page(page: Page, sandbox: Any) -> Iterator[Page]:
     """A fresh browser tab, with the sandbox's demo data reset."""
-    page.set_default_timeout(10_000)
+    page.set_default_timeout(20_000)
+    page.set_default_navigation_timeout(30_000)
     yield page
 
 
