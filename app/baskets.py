@@ -138,6 +138,14 @@ class Basket:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Prefetched:
+    """A basket read ahead of need, in a round trip the request was making anyway."""
+
+    basket_id: str
+    basket: Basket | None
+
+
 class BasketStore:
     def __init__(self, redis: Any, keys: Keys, ttl_seconds: int) -> None:
         self.redis = redis

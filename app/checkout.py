@@ -18,7 +18,15 @@ from dataclasses import replace
 from typing import Any
 
 from .backend import SubscriptionClient
-from .baskets import COMPLETED, COMPLETING, OPEN, Basket, BasketStore, new_basket_id
+from .baskets import (
+    COMPLETED,
+    COMPLETING,
+    OPEN,
+    Basket,
+    BasketStore,
+    Prefetched,
+    new_basket_id,
+)
 from .errors import (
     BasketCompleted,
     BasketNotFound,
@@ -91,9 +99,20 @@ class Checkout:
 
     # -- read ----------------------------------------------------------------------------
 
-    def load(self, customer_id: str, basket_id: str | None, *, refresh: bool = True) -> Basket:
+    def load(
+        self,
+        customer_id: str,
+        basket_id: str | None,
+        *,
+        refresh: bool = True,
+        prefetched: Prefetched | None = None,
+    ) -> Basket:
         """The customer's basket; its snapshot of the subscription renewed when stale."""
-        basket = self.owned(customer_id, self.store.get(basket_id) if basket_id else None)
+        if prefetched is not None and prefetched.basket_id == basket_id:
+            found = prefetched.basket
+        else:
+            found = self.store.get(basket_id) if basket_id else None
+        basket = self.owned(customer_id, found)
         if refresh and basket.status == OPEN:
             if time.time() - basket.snapshot_at > self.snapshot_max_age:
                 basket = self._refresh(basket)

@@ -21,6 +21,7 @@ from flask import (
     Flask,
     current_app,
     flash,
+    g,
     make_response,
     redirect,
     render_template,
@@ -215,7 +216,8 @@ class OfferRow:
 
 
 def _open_basket(customer: str) -> Basket:
-    basket = checkout().load(customer, landing.read_basket_id())
+    prefetched = g.pop("prefetched_basket", None)
+    basket = checkout().load(customer, landing.read_basket_id(), prefetched=prefetched)
     if basket.pending_change is not None and not basket.completed:
         raise SubscriptionLocked(pendingChange=basket.pending_change.to_json())
     return basket
@@ -341,7 +343,10 @@ def confirm() -> Response:
 def confirmation() -> Any:
     """Rendered from the stored basket and its order, so refresh and bookmarks work."""
     customer = require_customer()
-    current = checkout().load(customer, landing.read_basket_id(), refresh=False)
+    prefetched = g.pop("prefetched_basket", None)
+    current = checkout().load(
+        customer, landing.read_basket_id(), refresh=False, prefetched=prefetched
+    )
     if not current.completed or current.order is None:
         return redirect(url_for(".review" if current.has_changes else ".basket"), 303)
     return render_template("checkout/confirmation.html", basket=current, order=current.order)
