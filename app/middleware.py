@@ -78,35 +78,39 @@ def init_app(app: Flask) -> None:
         given = request.headers.get("X-Request-ID", "")
         g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
 
+    # The same on every answer: added in one call, which matters on the hot path.
+    fixed = [
+        ("X-Content-Type-Options", "nosniff"),
+        ("X-Frame-Options", "DENY"),
+        ("Referrer-Policy", "same-origin"),
+        ("Cross-Origin-Opener-Policy", "same-origin"),
+        ("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()"),
+    ]
+    if production:
+        fixed.append(("Strict-Transport-Security", "max-age=63072000; includeSubDomains"))
+
     @app.after_request
     def finish(response: Response) -> Response:
+        path = request.path
+        request_id = g.get("request_id", "")
         headers = response.headers
-        headers["X-Request-ID"] = g.get("request_id", "")
-        if request.path.startswith("/api/"):
+        headers.extend(fixed)
+        headers["X-Request-ID"] = request_id
+        if path.startswith("/api/"):
             headers["Content-Security-Policy"] = _API_CSP  # JSON: nothing to run or frame
         else:
             headers["Content-Security-Policy"] = csp.replace("{nonce}", csp_nonce())
-        headers["X-Content-Type-Options"] = "nosniff"
-        headers["X-Frame-Options"] = "DENY"
-        headers["Referrer-Policy"] = "same-origin"
-        headers["Cross-Origin-Opener-Policy"] = "same-origin"
-        headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), payment=()"
-        if production:
-            headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
-        if not request.path.startswith("/static/"):
-            headers.setdefault("Cache-Control", "no-store")
+        if "Cache-Control" not in headers and not path.startswith("/static/"):
+            headers["Cache-Control"] = "no-store"
         started = g.get("started")
         duration = (time.perf_counter() - started) * 1000 if started else 0.0
-        access_log.info(
-            json.dumps(
-                {
-                    "event": "request",
-                    "requestId": g.get("request_id"),
-                    "method": request.method,
-                    "path": request.path[:200],
-                    "status": response.status_code,
-                    "durationMs": round(duration, 1),
-                }
-            )
-        )
+        record = {
+            "event": "request",
+            "requestId": request_id,
+            "method": request.method,
+            "path": path[:200],
+            "status": response.status_code,
+            "durationMs": round(duration, 1),
+        }
+        access_log.info(json.dumps(record))
         return response
