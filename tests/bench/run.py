@@ -230,7 +230,7 @@ def memory_per_basket(stack: Stack, token: str, count: int = 300) -> dict[str, f
     keys = list(client.scan_iter(match=f"{stack.prefix}:basket:*", count=1000))
     sample = client.memory_usage(keys[0]) if keys else 0
     every_key = client.scan_iter(match=f"{stack.prefix}:*")
-    without_ttl = sum(1 for key in every_key if client.ttl(key) < 0)
+    without_ttl = sum(1 for key in every_key if client.ttl(key) == -1)  # -2: gone since
     client.close()
     del cookie
     return {
