@@ -185,3 +185,29 @@ def test_pages_answer_503_while_redis_is_down_and_recover(make_app, sandbox: San
         assert client.get(link).status_code == 200
     finally:
         redis.stop()
+
+
+def test_a_completion_abandoned_midway_is_taken_over_and_submitted_once(make_app, sandbox: Sandbox):
+    """A worker died after claiming the basket: a retry finishes the job, once."""
+    from dataclasses import replace
+
+    from app.baskets import COMPLETING
+    from app.services import checkout
+
+    app = make_app(SUBSCRIPTION_API_READ_TIMEOUT=0.5, SUBSCRIPTION_API_CONNECT_TIMEOUT=0.5)
+    client = app.test_client()
+    created = client.post(BASKET, json={"subscriptionId": "SUB-1001"}, headers=_headers(sandbox))
+    client.put(BASKET, json={"addOffers": ["OFFER-KIDS"]}, headers=_headers(sandbox))
+    basket_id = created.json["basket"]["basketId"]
+    with app.app_context():
+        store = checkout().store
+        basket = store.get(basket_id)
+        assert store.save(replace(basket, status=COMPLETING, completing_since=time.time()))
+
+    # The retry waits for the claim while it is fresh, then takes it over once it is stale
+    # (twice the submit budget) and submits under the same idempotency key.
+    done = client.put(BASKET, json={"complete": True}, headers=_headers(sandbox))
+    assert done.status_code == 200, done.json
+    (order,) = sandbox.orders()
+    assert done.json["basket"]["order"]["orderId"] == order["orderId"]
+    assert order["submissions"] == 1
