@@ -51,3 +51,6 @@ def _configure_logging(app: Flask) -> None:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("checkout.access").setLevel(logging.INFO)
+    # The development server's own request lines carry query strings (the sign-in
+    # callback's code and state); our access log has the path only.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)

@@ -171,6 +171,8 @@ def test_logs_carry_no_secret_the_requests_did(app_env, sandbox: Sandbox, tmp_pa
         )
         client.http.get(app.url + BASKET, headers={"Authorization": "Bearer forged.token.x"})
         cookie = client.http.cookies["landing_state"]
+        code = "oauth-code-that-must-not-be-logged"
+        requests.get(f"{app.url}/auth/callback?code={code}&state=s", timeout=10)
     finally:
         app.stop()
     text = log.read_text()
@@ -181,6 +183,7 @@ def test_logs_carry_no_secret_the_requests_did(app_env, sandbox: Sandbox, tmp_pa
         cookie,
         *recaptchas,
         "forged.token.x",
+        code,
         *secrets_used.values(),
         "sandbox-recaptcha-secret",
         "sandbox-backend-token",
