@@ -83,7 +83,11 @@ class EmbeddedRedis:
             *self.extra_args,
         ]  # fmt: skip
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-        _wait_for(lambda: _redis_ping(self.port), f"redis-server on port {self.port}")
+        try:
+            _wait_for(lambda: _redis_ping(self.port), f"redis-server on port {self.port}")
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def stop(self) -> None:
@@ -108,6 +112,13 @@ class EmbeddedCluster:
         return self.nodes[0].url
 
     def start(self) -> EmbeddedCluster:
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()  # no stray redis-server left behind by a failed start
+            raise
+
+    def _start(self) -> EmbeddedCluster:
         import redis
 
         for node in self.nodes:
@@ -163,7 +174,11 @@ class Service:
         )
         if log_path is not None:
             output.close()
-        _wait_for(lambda: self._healthy(), f"{self.name} on {self.url}", self.process)
+        try:
+            _wait_for(lambda: self._healthy(), f"{self.name} on {self.url}", self.process)
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def _healthy(self) -> bool:
