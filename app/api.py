@@ -14,7 +14,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from . import landing
-from .baskets import COMPLETED, Basket
+from .baskets import COMPLETED, OPEN, Basket
 from .errors import BasketCompleted, InvalidRequest, MultipleAddOffers
 from .guards import admit
 from .middleware import client_ip
@@ -109,7 +109,7 @@ def update_basket() -> Response:
     token = request.headers.get("X-Recaptcha-Token")
     admission = admit("update", customer, token, basket_id)
     basket = checkout().owned(customer, admission.basket)
-    if basket.status != "open" and (add or remove):
+    if basket.status != OPEN and (add or remove):
         raise BasketCompleted()
     admission.raise_refusal()
     recaptcha().verify(token, client_ip(), claimed=True)

@@ -152,9 +152,6 @@ def problem(error: CheckoutError, method: str) -> Response:
     response.mimetype = "application/problem+json"
     if error.status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="checkout", error="invalid_token"'
-    retry_after = getattr(error, "retry_after", None)
-    if retry_after:
-        response.headers["Retry-After"] = str(retry_after)
     return response
 
 
@@ -208,9 +205,7 @@ def _page(error: CheckoutError) -> Response:
 
 
 def _respond(error: CheckoutError) -> Response | tuple[str, int]:
-    if _wants_json():
-        return problem(error, request.method)
-    response = _page(error)
+    response = problem(error, request.method) if _wants_json() else _page(error)
     retry_after = getattr(error, "retry_after", None)
     if retry_after:
         response.headers["Retry-After"] = str(retry_after)

@@ -5,7 +5,7 @@ A missing, tampered, expired or foreign cookie reads as "no basket"; it never ra
 
 from __future__ import annotations
 
-from flask import Response, current_app, request
+from flask import Response, current_app, g, request
 from itsdangerous import BadData, URLSafeTimedSerializer
 
 _SALT = "checkout.landing-state"
@@ -27,6 +27,13 @@ def _max_age() -> int:
 
 
 def read_basket_id() -> str | None:
+    """The basket id from the request's cookie; unsigned once per request."""
+    if "landing_basket_id" not in g:
+        g.landing_basket_id = _unsign()
+    return g.landing_basket_id
+
+
+def _unsign() -> str | None:
     raw = request.cookies.get(current_app.config["LANDING_COOKIE_NAME"])
     if not raw or len(raw) > 512:
         return None

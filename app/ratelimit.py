@@ -1,6 +1,7 @@
 """Fixed-window rate limits in Redis, per client IP and per customer.
 
-One pipelined INCR + EXPIRE per subject (one round trip for both subjects); the key
+One INCR + EXPIRE per subject, queued on the caller's pipeline (app/guards.py) so the
+limits share a round trip with the request's other first checks; the key
 carries the window number so it expires by itself. Fixed windows allow a burst of twice
 the limit across a window edge, which is fine for throttling bots on basket creation.
 """
@@ -33,12 +34,6 @@ class RateLimiter:
         self.redis = redis
         self.keys = keys
         self.limits = limits
-
-    def hit(self, scope: str, **subjects: str | None) -> None:
-        """Count one request of `scope` for each subject; raise when any is over its limit."""
-        pipe = self.redis.pipeline(transaction=False)
-        check = self.queue(pipe, scope, **subjects)
-        check(iter(pipe.execute()))
 
     def queue(self, pipe: Any, scope: str, **subjects: str | None) -> Callable[[Iterator], None]:
         """Queue the counting on `pipe`; the returned check reads its results and judges."""
