@@ -13,7 +13,6 @@ import redis
 from flask import (
     Flask,
     Response,
-    g,
     jsonify,
     make_response,
     redirect,
@@ -135,6 +134,12 @@ class ServiceUnavailable(CheckoutError):
     retry_after = 5
 
 
+def _request_id() -> str:
+    from .middleware import request_id  # middleware raises these errors: import late
+
+    return request_id()
+
+
 def problem(error: CheckoutError, method: str) -> Response:
     body: dict[str, Any] = {
         "type": f"urn:problem:checkout:{error.code}",
@@ -142,7 +147,7 @@ def problem(error: CheckoutError, method: str) -> Response:
         "status": error.status,
         "detail": error.detail_for(method),
         "code": error.code,
-        "requestId": g.get("request_id", ""),
+        "requestId": _request_id(),
     }
     if error.reason:
         body["reason"] = error.reason

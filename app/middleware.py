@@ -13,15 +13,22 @@ import re
 import secrets
 import time
 import uuid
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .errors import InvalidRequest
 
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
 access_log = logging.getLogger("checkout.access")
 _API_CSP = "default-src 'none'; frame-ancestors 'none'"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
+_ENV_REQUEST_ID = "checkout.request_id"
+_ENV_NONCE = "checkout.csp_nonce"
 
 
 def client_ip() -> str | None:
@@ -39,14 +46,21 @@ def client_ip() -> str | None:
     return request.remote_addr
 
 
+def request_id() -> str:
+    """This request's id: the caller's `X-Request-ID` when well-formed, else a new one."""
+    return str(request.environ.get(_ENV_REQUEST_ID, ""))
+
+
 def csp_nonce() -> str:
-    nonce = g.get("csp_nonce")
+    """A nonce for this page's scripts, made on first use; the policy header names it."""
+    environ = request.environ
+    nonce = environ.get(_ENV_NONCE)
     if nonce is None:
-        nonce = g.csp_nonce = secrets.token_urlsafe(16)
+        nonce = environ[_ENV_NONCE] = secrets.token_urlsafe(16)
     return str(nonce)
 
 
-def _content_security_policy(app: Flask) -> str:
+def _content_security_policy(app: Flask, nonce: str | None) -> str:
     from urllib.parse import urlsplit
 
     def origin(url: str) -> str:
@@ -55,9 +69,10 @@ def _content_security_policy(app: Flask) -> str:
 
     script = origin(app.config["RECAPTCHA_SCRIPT_URL"])
     issuer = origin(app.config["OAUTH_ISSUER"])
+    scripts = f"'self' 'nonce-{nonce}' {script}" if nonce else f"'self' {script}"
     return (
         "default-src 'self'; "
-        f"script-src 'self' 'nonce-{{nonce}}' {script}; "
+        f"script-src {scripts}; "
         "style-src 'self'; img-src 'self' data:; "
         f"connect-src 'self' {script}; frame-src {script}; "
         f"form-action 'self' {issuer}; frame-ancestors 'none'; base-uri 'none'; "
@@ -65,52 +80,72 @@ def _content_security_policy(app: Flask) -> str:
     )
 
 
+class Envelope:
+    """The WSGI layer around the app: request id, security headers, one access-log line.
+
+    Working on WSGI's plain header list, outside Flask, keeps this cheap on the hot path
+    and covers every answer, whichever part of the stack made it.
+    """
+
+    def __init__(self, app: Flask, wsgi_app: WSGIApplication) -> None:
+        self.wsgi_app = wsgi_app
+        self.fixed = [
+            ("X-Content-Type-Options", "nosniff"),
+            ("X-Frame-Options", "DENY"),
+            ("Referrer-Policy", "same-origin"),
+            ("Cross-Origin-Opener-Policy", "same-origin"),
+            ("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()"),
+        ]
+        if app.config["ENV"] != "development":
+            self.fixed.append(("Strict-Transport-Security", "max-age=63072000; includeSubDomains"))
+        self.page_csp = _content_security_policy(app, "{nonce}")
+        self.page_csp_no_script = _content_security_policy(app, None)
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        started = time.perf_counter()
+        given = environ.get("HTTP_X_REQUEST_ID", "")
+        rid = environ[_ENV_REQUEST_ID] = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        path = environ.get("PATH_INFO", "")
+        status = ""
+
+        def start(
+            status_line: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Callable[[bytes], object]:
+            nonlocal status
+            status = status_line
+            headers.extend(self.fixed)
+            headers.append(("X-Request-ID", rid))
+            if path.startswith("/api/"):
+                csp = _API_CSP  # JSON: nothing to run or frame
+            elif (nonce := environ.get(_ENV_NONCE)) is not None:
+                csp = self.page_csp.replace("{nonce}", nonce)
+            else:
+                csp = self.page_csp_no_script
+            headers.append(("Content-Security-Policy", csp))
+            if not path.startswith("/static/") and not any(
+                name.lower() == "cache-control" for name, _ in headers
+            ):
+                headers.append(("Cache-Control", "no-store"))
+            return start_response(status_line, headers, exc_info)
+
+        try:
+            return self.wsgi_app(environ, start)
+        finally:
+            if access_log.isEnabledFor(logging.INFO):
+                record = {
+                    "event": "request",
+                    "requestId": rid,
+                    "method": environ.get("REQUEST_METHOD", ""),
+                    "path": path[:200],
+                    "status": int(status[:3]) if status[:3].isdigit() else 500,
+                    "durationMs": round((time.perf_counter() - started) * 1000, 1),
+                }
+                access_log.info(json.dumps(record))
+
+
 def init_app(app: Flask) -> None:
     proxies = int(app.config["TRUSTED_PROXIES"])
+    wsgi_app = app.wsgi_app
     if proxies > 0:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
-    csp = _content_security_policy(app)
-    production = app.config["ENV"] != "development"
-
-    @app.before_request
-    def start() -> None:
-        g.started = time.perf_counter()
-        given = request.headers.get("X-Request-ID", "")
-        g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
-
-    # The same on every answer: added in one call, which matters on the hot path.
-    fixed = [
-        ("X-Content-Type-Options", "nosniff"),
-        ("X-Frame-Options", "DENY"),
-        ("Referrer-Policy", "same-origin"),
-        ("Cross-Origin-Opener-Policy", "same-origin"),
-        ("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()"),
-    ]
-    if production:
-        fixed.append(("Strict-Transport-Security", "max-age=63072000; includeSubDomains"))
-
-    @app.after_request
-    def finish(response: Response) -> Response:
-        path = request.path
-        request_id = g.get("request_id", "")
-        headers = response.headers
-        headers.extend(fixed)
-        headers["X-Request-ID"] = request_id
-        if path.startswith("/api/"):
-            headers["Content-Security-Policy"] = _API_CSP  # JSON: nothing to run or frame
-        else:
-            headers["Content-Security-Policy"] = csp.replace("{nonce}", csp_nonce())
-        if "Cache-Control" not in headers and not path.startswith("/static/"):
-            headers["Cache-Control"] = "no-store"
-        started = g.get("started")
-        duration = (time.perf_counter() - started) * 1000 if started else 0.0
-        record = {
-            "event": "request",
-            "requestId": request_id,
-            "method": request.method,
-            "path": path[:200],
-            "status": response.status_code,
-            "durationMs": round(duration, 1),
-        }
-        access_log.info(json.dumps(record))
-        return response
+        wsgi_app = ProxyFix(wsgi_app, x_for=proxies, x_proto=proxies)
+    app.wsgi_app = Envelope(app, wsgi_app)  # type: ignore[method-assign]
