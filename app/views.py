@@ -37,7 +37,7 @@ from .baskets import OPEN, Basket
 from .errors import BasketCompleted, InvalidRequest, SubscriptionLocked, SubscriptionNotFound
 from .forms import ConfirmForm, OfferForm, StartForm
 from .guards import admit
-from .middleware import csp_nonce
+from .middleware import csp_nonce, request_id
 from .models import Money, Offer, is_id
 from .services import checkout, recaptcha
 from .signin import customer_name, customer_or_none, require_customer
@@ -55,8 +55,10 @@ _SYMBOLS = {"GBP": "£", "EUR": "€", "USD": "$"}
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.add_template_filter(money)
+    app.add_template_filter(per_month)
     app.add_template_filter(long_date)
     app.context_processor(_page_context)
+    app.jinja_env.globals.update(csp_nonce=csp_nonce, request_id=request_id)
 
 
 # -- formatting ----------------------------------------------------------------------
@@ -68,6 +70,11 @@ def money(value: Money) -> str:
     amount = value.amount.quantize(Decimal("0.01"))
     text = f"{amount:,.0f}" if amount == amount.to_integral_value() else f"{amount:,.2f}"
     return f"{symbol}{text}" if symbol else f"{text} {value.currency}"
+
+
+def per_month(value: Money) -> str:
+    """£24 a month."""
+    return f"{money(value)} a month"
 
 
 def long_date(value: str | date) -> str:
@@ -89,7 +96,6 @@ def _page_context() -> dict[str, Any]:
     first_touch = session.get(FIRST_TOUCH)
     link = first_touch.get("link") if isinstance(first_touch, dict) else None
     return {
-        "csp_nonce": csp_nonce,
         "signed_in_as": customer_name() if "auth" in session else None,
         "start_again_url": link,
         "recaptcha_site_key": current_app.config["RECAPTCHA_SITE_KEY"],
