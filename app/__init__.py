@@ -10,6 +10,7 @@ from flask import Flask
 
 from . import api, config, errors, health, middleware, services, sessions, signin, views
 from .extensions import csrf
+from .fastjson import OrjsonProvider
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,7 +31,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.from_mapping(test_config)
     config.normalise(app.config)
     config.check_production(app.config)
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json = OrjsonProvider(app)
     _configure_logging(app)
 
     middleware.init_app(app)

@@ -7,13 +7,14 @@ two updates at once never lose one: the loser re-reads and applies its change ag
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from typing import Any
 
+from . import fastjson
 from .models import Money, Offer, Order, PendingChange
 from .storage import Keys
 
@@ -77,8 +78,8 @@ class Basket:
                 return offer
         return None
 
-    def to_json(self) -> str:
-        return json.dumps(
+    def to_json(self) -> bytes:
+        return fastjson.dumps(
             {
                 "version": self.version,
                 "basketId": self.basket_id,
@@ -103,27 +104,28 @@ class Basket:
                 "pendingChange": self.pending_change.to_json() if self.pending_change else None,
                 "completingSince": self.completing_since,
                 "order": self.order.to_json() if self.order else None,
-            },
-            separators=(",", ":"),
+            }
         )
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> Basket:
-        d = json.loads(raw)
-        offers = lambda key: tuple(Offer.parse(o) for o in d[key])  # noqa: E731
+        """A basket as `to_json` wrote it. What we stored was checked on the way in (the
+        backend's answers by `models`), so it is read back without checking it again: a
+        basket is read on every request, and the checks cost more than the rest."""
+        d = fastjson.loads(raw)
         return cls(
             version=d["version"],
             basket_id=d["basketId"],
             customer_id=d["customerId"],
             subscription_id=d["subscriptionId"],
             status=d["status"],
-            plan=Offer.parse(d["plan"]),
-            active_offers=offers("activeOffers"),
-            eligible_offers=offers("eligibleOffers"),
-            add_offers=offers("addOffers"),
-            remove_offers=offers("removeOffers"),
-            current_price=Money.parse(d["currentPrice"]),
-            new_price=Money.parse(d["newPrice"]),
+            plan=_offer(d["plan"]),
+            active_offers=tuple(map(_offer, d["activeOffers"])),
+            eligible_offers=tuple(map(_offer, d["eligibleOffers"])),
+            add_offers=tuple(map(_offer, d["addOffers"])),
+            remove_offers=tuple(map(_offer, d["removeOffers"])),
+            current_price=_money(d["currentPrice"]),
+            new_price=_money(d["newPrice"]),
             effective_date=d["effectiveDate"],
             snapshot_at=d["snapshotAt"],
             created_at=d["createdAt"],
@@ -136,6 +138,14 @@ class Basket:
             completing_since=d["completingSince"],
             order=Order.parse(d["order"]) if d["order"] else None,
         )
+
+
+def _money(d: dict[str, str]) -> Money:
+    return Money(Decimal(d["amount"]), d["currency"])
+
+
+def _offer(d: dict[str, Any]) -> Offer:
+    return Offer(d["id"], d["name"], _money(d["price"]), d["description"])
 
 
 @dataclass(frozen=True, slots=True)
