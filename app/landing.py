@@ -6,20 +6,21 @@ A missing, tampered, expired or foreign cookie reads as "no basket"; it never ra
 from __future__ import annotations
 
 from flask import Response, current_app, g, request
-from itsdangerous import BadData, URLSafeTimedSerializer
+from itsdangerous import BadData, TimestampSigner
 
 _SALT = "checkout.landing-state"
 # The cookie outlives one basket TTL a little; the basket's own TTL in Redis decides.
 _MAX_AGE_FACTOR = 2
 
 
-def _serializer() -> URLSafeTimedSerializer:
-    """One per app: building it derives the signing key, which is not free per request."""
-    serializer = current_app.extensions.get("checkout.landing")
-    if serializer is None:
-        serializer = URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=_SALT)
-        current_app.extensions["checkout.landing"] = serializer
-    return serializer
+def _signer() -> TimestampSigner:
+    """One per app. The value is the bare basket id (URL-safe already), signed with the
+    time: no JSON or base64 around it, which halves the cost of reading it."""
+    signer = current_app.extensions.get("checkout.landing")
+    if signer is None:
+        signer = TimestampSigner(current_app.config["SECRET_KEY"], salt=_SALT)
+        current_app.extensions["checkout.landing"] = signer
+    return signer
 
 
 def _max_age() -> int:
@@ -38,17 +39,16 @@ def _unsign() -> str | None:
     if not raw or len(raw) > 512:
         return None
     try:
-        data = _serializer().loads(raw, max_age=_max_age())
-    except BadData:
+        basket_id = _signer().unsign(raw, max_age=_max_age()).decode()
+    except (BadData, UnicodeDecodeError):
         return None
-    basket_id = data.get("b") if isinstance(data, dict) else None
-    return basket_id if isinstance(basket_id, str) and 0 < len(basket_id) <= 64 else None
+    return basket_id if 0 < len(basket_id) <= 64 else None
 
 
 def issue(response: Response, basket_id: str) -> None:
     response.set_cookie(
         current_app.config["LANDING_COOKIE_NAME"],
-        _serializer().dumps({"b": basket_id}),
+        _signer().sign(basket_id).decode(),
         max_age=_max_age(),
         httponly=True,
         samesite="Lax",
