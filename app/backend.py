@@ -1,6 +1,6 @@
 """SubscriptionClient: the only module that speaks HTTP to the subscription backend.
 
-One `requests.Session` per process with connect and read timeouts. Reads are retried
+One pooled `Upstream` per process with connect and read timeouts. Reads are retried
 (they change nothing); quotes and orders are not, and an order carries an
 `Idempotency-Key` so that a retry by the caller finds the same order again. Every answer
 we did not expect becomes one `UpstreamError`.
@@ -14,12 +14,11 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-import requests
-from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from .errors import InvalidRequest, SubscriptionLocked, SubscriptionNotFound, UpstreamError
 from .models import Order, Quote, Subscription
+from .upstream import Unreachable, Upstream
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -74,13 +73,8 @@ class SubscriptionClient:
         read_retries: int,
         breaker: CircuitBreaker | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
         self.timeout = (connect_timeout, read_timeout)
         self.breaker = breaker or CircuitBreaker(threshold=5, cooldown=5.0)
-        self.session = requests.Session()
-        self.session.headers.update(
-            {"Authorization": f"Bearer {token}", "Accept": "application/json"}
-        )
         # A read timeout is not retried: the budget of one call stays connect + read.
         retry = Retry(
             total=read_retries,
@@ -90,9 +84,13 @@ class SubscriptionClient:
             backoff_factor=0.1,
             raise_on_status=False,
         )
-        adapter = HTTPAdapter(max_retries=retry, pool_maxsize=32)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
+        self.http = Upstream(
+            base_url,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            headers={"Authorization": f"Bearer {token}"},
+            retries=retry,
+        )
 
     def get_subscription(self, subscription_id: str) -> Subscription:
         return self._call(Subscription.parse, "GET", f"/subscriptions/{subscription_id}")
@@ -121,28 +119,22 @@ class SubscriptionClient:
 
     def _exchange(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
-            response = self.session.request(
-                method, self.base_url + path, timeout=self.timeout, **kwargs
-            )
-        except requests.RequestException as exc:
+            status, data = self.http.request(method, path, **kwargs)
+        except Unreachable as exc:
             log.warning("backend %s %s failed: %s", method, path, type(exc).__name__)
             raise UpstreamError() from exc
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
-        if response.status_code in (200, 201) and data is not None:
+        if status in (200, 201) and data is not None:
             return data
         error = data.get("error") if isinstance(data, dict) else None
-        if response.status_code == 404 and error == "subscription_not_found":
+        if status == 404 and error == "subscription_not_found":
             raise SubscriptionNotFound()
-        if response.status_code == 409 and error == "pending_change":
+        if status == 409 and error == "pending_change":
             raise SubscriptionLocked(pendingChange=_pending(data))
-        if response.status_code == 400 and error in _OFFER_REJECTIONS:
+        if status == 400 and error in _OFFER_REJECTIONS:
             offer = data.get("offerId") if isinstance(data, dict) else None
             reason = f"{error.replace('_', ' ')}: {offer}" if isinstance(offer, str) else error
             raise InvalidRequest(reason[:200])
-        log.warning("backend %s %s answered %s", method, path, response.status_code)
+        log.warning("backend %s %s answered %s", method, path, status)
         raise UpstreamError()
 
 

@@ -12,10 +12,9 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import requests
-
 from .errors import RecaptchaFailed, UpstreamError
 from .storage import Keys
+from .upstream import Unreachable, Upstream
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +33,7 @@ class RecaptchaVerifier:
         self.timeout = float(config["RECAPTCHA_TIMEOUT"])
         self.redis = redis
         self.keys = keys
-        self.session = requests.Session()
+        self.http = Upstream(self.url, connect_timeout=self.timeout, read_timeout=self.timeout)
 
     def verify(self, token: str | None, remote_ip: str | None, *, claimed: bool = False) -> None:
         """Return quietly for a human; raise `RecaptchaFailed` otherwise.
@@ -49,12 +48,11 @@ class RecaptchaVerifier:
         if remote_ip:
             form["remoteip"] = remote_ip
         try:
-            response = self.session.post(self.url, data=form, timeout=self.timeout)
-            result = response.json()
-        except (requests.RequestException, ValueError) as exc:
+            status, result = self.http.request("POST", form=form)
+        except Unreachable as exc:
             log.warning("reCAPTCHA verification unavailable: %s", type(exc).__name__)
             raise UpstreamError() from exc
-        if not isinstance(result, dict) or response.status_code != 200:
+        if not isinstance(result, dict) or status != 200:
             raise UpstreamError()
         self._judge(result)
 
