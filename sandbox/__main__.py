@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from flask import Flask
-from werkzeug.serving import WSGIRequestHandler, make_server
+from gunicorn.app.base import BaseApplication
 
 from sandbox import create_app
 from sandbox.data import CUSTOMERS
@@ -16,27 +18,47 @@ from sandbox.settings import DEFAULT_PORT, Settings
 from sandbox.tokens import mint_access_token
 
 
-class KeepAlive(WSGIRequestHandler):
-    """HTTP/1.1, so the checkout's pooled connections are reused as with a real backend."""
+class SandboxServer(BaseApplication):
+    """gunicorn, one process, threads, HTTP/1.1 keep-alive: the checkout's pooled
+    connections are reused as they would be with a real backend.
 
-    protocol_version = "HTTP/1.1"
+    One process because the demo data lives in its memory. (werkzeug's development
+    server closes every connection after one answer, which cost each upstream call a new
+    TCP connection and a new server thread.)
+    """
+
+    def __init__(self, app: Flask, sock: socket.socket) -> None:
+        self.application = app
+        self.sock = sock
+        super().__init__()
+
+    def load_config(self) -> None:
+        settings: dict[str, Any] = {
+            "bind": [f"fd://{self.sock.fileno()}"],
+            "workers": 1,
+            "worker_class": "gthread",
+            "threads": 32,
+            "keepalive": 30,
+            "timeout": 120,  # the "slow" fault sleeps in a request thread
+            "graceful_timeout": 2,
+            "accesslog": None,
+            "loglevel": "warning",
+        }
+        for key, value in settings.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        return self.application
 
 
 def serve(host: str, port: int, issuer: str | None) -> int:
     """Serve until interrupted; demo data is fresh at every start."""
     # Bind first, so port 0 works and "listening" is only printed once it is true.
-    server = make_server(
-        host, port, Flask("sandbox-placeholder"), threaded=True, request_handler=KeepAlive
-    )
-    actual_port = server.server_port
-    server.app = create_app(Settings.from_env(port=actual_port, issuer=issuer))
+    sock = socket.create_server((host, port), backlog=256)
+    actual_port = sock.getsockname()[1]
+    app = create_app(Settings.from_env(port=actual_port, issuer=issuer))
     print(f"sandbox listening on http://{host}:{actual_port}", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    SandboxServer(app, sock).run()
     return 0
 
 

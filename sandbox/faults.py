@@ -90,12 +90,12 @@ class FaultQueue:
 
 
 class ConnectionDropped(ConnectionAbortedError):
-    """Raised after closing the socket; werkzeug treats it as a client that went away."""
+    """Raised after closing the socket; the server sees a client that went away."""
 
 
 def drop_connection(environ: WSGIEnvironment) -> None:
     """Close the connection without an HTTP answer, so the client sees a connection error."""
-    sock = environ.get("werkzeug.socket")
+    sock = environ.get("gunicorn.socket") or environ.get("werkzeug.socket")
     if isinstance(sock, socket.socket):
         try:
             sock.shutdown(socket.SHUT_RDWR)
