@@ -27,32 +27,31 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 MAX_REMOVE_OFFERS = 20
 
 
-def basket_json(basket: Basket) -> dict[str, Any]:
-    """The basket as partners see it; money as decimal strings with a currency."""
-
-    def offers(items: Any) -> list[dict[str, Any]]:
-        return [o.to_json() for o in items]
-
+def basket_json(stored: dict[str, Any]) -> dict[str, Any]:
+    """The basket as partners see it, from its stored form (`Basket.as_dict`): money as
+    decimal strings with a currency. Working on the stored data lets `GET` answer
+    without building the basket's objects."""
+    completed = stored["status"] == COMPLETED
     return {
-        "basketId": basket.basket_id,
-        "subscriptionId": basket.subscription_id,
-        "status": "completed" if basket.status == COMPLETED else "open",
-        "checkoutCompleted": basket.status == COMPLETED,
-        "currentPlan": basket.plan.to_json(),
-        "activeOffers": offers(basket.active_offers),
-        "availableOffers": offers(basket.eligible_offers),
-        "suggestedOffer": basket.suggested_offer,
-        "addOffers": offers(basket.add_offers),
-        "removeOffers": offers(basket.remove_offers),
+        "basketId": stored["basketId"],
+        "subscriptionId": stored["subscriptionId"],
+        "status": "completed" if completed else "open",
+        "checkoutCompleted": completed,
+        "currentPlan": stored["plan"],
+        "activeOffers": stored["activeOffers"],
+        "availableOffers": stored["eligibleOffers"],
+        "suggestedOffer": stored["suggestedOffer"],
+        "addOffers": stored["addOffers"],
+        "removeOffers": stored["removeOffers"],
         "totals": {
-            "current": basket.current_price.to_json(),
-            "new": basket.new_price.to_json(),
-            "effectiveDate": basket.effective_date,
+            "current": stored["currentPrice"],
+            "new": stored["newPrice"],
+            "effectiveDate": stored["effectiveDate"],
         },
-        "pendingChange": basket.pending_change.to_json() if basket.pending_change else None,
-        "tracking": {"referrer": basket.referrer, "params": basket.tracking},
-        "expiresAt": _iso(basket.expires_at),
-        "order": basket.order.to_json() if basket.order else None,
+        "pendingChange": stored["pendingChange"],
+        "tracking": {"referrer": stored["referrer"], "params": stored["tracking"]},
+        "expiresAt": _iso(stored["expiresAt"]),
+        "order": stored["order"],
     }
 
 
@@ -74,8 +73,8 @@ def _customer() -> str:
 @bp.get("/checkout/basket")
 def get_basket() -> Response:
     customer = _customer()
-    basket = checkout().load(customer, landing.read_basket_id())
-    return _basket_response(basket, "Basket retrieved successfully")
+    stored = checkout().view(customer, landing.read_basket_id())
+    return jsonify({"message": "Basket retrieved successfully", "basket": basket_json(stored)})
 
 
 @bp.post("/checkout/basket")
@@ -133,7 +132,7 @@ def _openapi_document() -> str:
 
 
 def _basket_response(basket: Basket, message: str) -> Response:
-    return jsonify({"message": message, "basket": basket_json(basket)})
+    return jsonify({"message": message, "basket": basket_json(basket.as_dict())})
 
 
 def _offer_ids(body: dict[str, Any], key: str, *, limit: int) -> list[str]:

@@ -79,40 +79,45 @@ class Basket:
         return None
 
     def to_json(self) -> bytes:
-        return fastjson.dumps(
-            {
-                "version": self.version,
-                "basketId": self.basket_id,
-                "customerId": self.customer_id,
-                "subscriptionId": self.subscription_id,
-                "status": self.status,
-                "plan": self.plan.to_json(),
-                "activeOffers": [o.to_json() for o in self.active_offers],
-                "eligibleOffers": [o.to_json() for o in self.eligible_offers],
-                "addOffers": [o.to_json() for o in self.add_offers],
-                "removeOffers": [o.to_json() for o in self.remove_offers],
-                "currentPrice": self.current_price.to_json(),
-                "newPrice": self.new_price.to_json(),
-                "effectiveDate": self.effective_date,
-                "snapshotAt": self.snapshot_at,
-                "createdAt": self.created_at,
-                "updatedAt": self.updated_at,
-                "expiresAt": self.expires_at,
-                "suggestedOffer": self.suggested_offer,
-                "referrer": self.referrer,
-                "tracking": self.tracking,
-                "pendingChange": self.pending_change.to_json() if self.pending_change else None,
-                "completingSince": self.completing_since,
-                "order": self.order.to_json() if self.order else None,
-            }
-        )
+        return fastjson.dumps(self.as_dict())
+
+    def as_dict(self) -> dict[str, Any]:
+        """The stored form; `api.basket_json` shows partners a view of it."""
+        return {
+            "version": self.version,
+            "basketId": self.basket_id,
+            "customerId": self.customer_id,
+            "subscriptionId": self.subscription_id,
+            "status": self.status,
+            "plan": self.plan.to_json(),
+            "activeOffers": [o.to_json() for o in self.active_offers],
+            "eligibleOffers": [o.to_json() for o in self.eligible_offers],
+            "addOffers": [o.to_json() for o in self.add_offers],
+            "removeOffers": [o.to_json() for o in self.remove_offers],
+            "currentPrice": self.current_price.to_json(),
+            "newPrice": self.new_price.to_json(),
+            "effectiveDate": self.effective_date,
+            "snapshotAt": self.snapshot_at,
+            "createdAt": self.created_at,
+            "updatedAt": self.updated_at,
+            "expiresAt": self.expires_at,
+            "suggestedOffer": self.suggested_offer,
+            "referrer": self.referrer,
+            "tracking": self.tracking,
+            "pendingChange": self.pending_change.to_json() if self.pending_change else None,
+            "completingSince": self.completing_since,
+            "order": self.order.to_json() if self.order else None,
+        }
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> Basket:
         """A basket as `to_json` wrote it. What we stored was checked on the way in (the
         backend's answers by `models`), so it is read back without checking it again: a
         basket is read on every request, and the checks cost more than the rest."""
-        d = fastjson.loads(raw)
+        return cls.from_dict(fastjson.loads(raw))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Basket:
         return cls(
             version=d["version"],
             basket_id=d["basketId"],
@@ -166,6 +171,11 @@ class BasketStore:
     def get(self, basket_id: str) -> Basket | None:
         raw = self.redis.get(self.keys.basket(basket_id))
         return Basket.from_json(raw) if raw is not None else None
+
+    def get_data(self, basket_id: str) -> dict[str, Any] | None:
+        """The stored basket as plain data, for answers that only show it."""
+        raw = self.redis.get(self.keys.basket(basket_id))
+        return fastjson.loads(raw) if raw is not None else None
 
     def queue_get(self, pipe: Any, basket_id: str) -> Callable[[Iterator], Basket | None]:
         """Queue a read on `pipe`, to share a round trip with other checks."""

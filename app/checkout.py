@@ -118,6 +118,19 @@ class Checkout:
                 basket = self._refresh(basket)
         return basket
 
+    def view(self, customer_id: str, basket_id: str | None) -> dict[str, Any]:
+        """The customer's basket as stored data, for answers that only show it.
+
+        A fresh snapshot (the usual case) is shown as it was read: no objects are built.
+        A stale one goes through `load`, which renews it from the backend.
+        """
+        data = self.store.get_data(basket_id) if basket_id else None
+        if data is None or data["customerId"] != customer_id:
+            raise BasketNotFound()
+        if data["status"] == OPEN and time.time() - data["snapshotAt"] > self.snapshot_max_age:
+            return self.load(customer_id, basket_id).as_dict()
+        return data
+
     @staticmethod
     def owned(customer_id: str, basket: Basket | None) -> Basket:
         """Another customer's basket is, to them, no basket at all."""
