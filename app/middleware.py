@@ -7,7 +7,6 @@ there, and logs are read by more people than should see them.
 from __future__ import annotations
 
 import ipaddress
-import json
 import logging
 import re
 import secrets
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from . import fastjson
 from .errors import InvalidRequest
 
 if TYPE_CHECKING:
@@ -140,7 +140,7 @@ class Envelope:
                     "status": int(status[:3]) if status[:3].isdigit() else 500,
                     "durationMs": round((time.perf_counter() - started) * 1000, 1),
                 }
-                access_log.info(json.dumps(record))
+                access_log.info(fastjson.dumps(record).decode())
 
 
 def init_app(app: Flask) -> None:

@@ -71,7 +71,12 @@ class RedisSessionInterface(SessionInterface):
     serializer = TaggedJSONSerializer()
 
     def _signer(self, app: Flask) -> Signer:
-        return Signer(str(app.secret_key), salt=_SALT)
+        signer = app.extensions.get("checkout.session_signer")
+        if signer is None:  # one per app: its key is derived when it is built
+            signer = app.extensions["checkout.session_signer"] = Signer(
+                str(app.secret_key), salt=_SALT
+            )
+        return signer
 
     def open_session(self, app: Flask, request: Request) -> RedisSession | None:
         if request.path.startswith(_SESSIONLESS):

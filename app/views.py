@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -58,12 +59,13 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(per_month)
     app.add_template_filter(long_date)
     app.context_processor(_page_context)
-    app.jinja_env.globals.update(csp_nonce=csp_nonce, request_id=request_id)
+    app.jinja_env.globals.update(csp_nonce=csp_nonce, request_id=request_id, url_for=page_url)
 
 
 # -- formatting ----------------------------------------------------------------------
 
 
+@lru_cache(maxsize=1024)  # a page shows a dozen prices, mostly the same few
 def money(value: Money) -> str:
     """£24, £6.50, £1,024: the symbol, thousands separators, no .00 on whole amounts."""
     symbol = _SYMBOLS.get(value.currency)
@@ -85,11 +87,28 @@ def long_date(value: str | date) -> str:
 
 def _local_time(epoch: float) -> str:
     """2:05pm on 27 November 2026, in the customers' time zone."""
-    moment = datetime.fromtimestamp(epoch, UTC).astimezone(
-        ZoneInfo(current_app.config["DISPLAY_TIMEZONE"])
-    )
+    return _clock_and_day(int(epoch) // 60, current_app.config["DISPLAY_TIMEZONE"])
+
+
+@lru_cache(maxsize=256)
+def _clock_and_day(minute: int, zone: str) -> str:
+    moment = datetime.fromtimestamp(minute * 60, UTC).astimezone(ZoneInfo(zone))
     clock = f"{moment.hour % 12 or 12}:{moment:%M}{'am' if moment.hour < 12 else 'pm'}"
     return f"{clock} on {long_date(moment.date())}"
+
+
+def page_url(endpoint: str, **values: Any) -> str:
+    """`url_for` for templates, remembering the answers that never change: a route
+    without arguments, a static file. Building a URL costs more than a dict lookup,
+    and a page asks for six of them."""
+    if values and endpoint != "static" or "_external" in values:
+        return url_for(endpoint, **values)
+    key = (request.script_root, endpoint, *sorted(values.items()))
+    cache = current_app.extensions.setdefault("checkout.page_urls", {})
+    found = cache.get(key)
+    if found is None:
+        found = cache[key] = url_for(endpoint, **values)
+    return str(found)
 
 
 def _page_context() -> dict[str, Any]:
