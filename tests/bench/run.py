@@ -2,7 +2,9 @@
 
 Starts Redis (embedded unless CHECKOUT_REDIS_URL is set), the sandbox, the checkout under
 gunicorn with app/gunicorn_config.py (2 sync workers) and the floor (a bare Flask route,
-same settings); warms up; drives each scenario with wrk (16 connections) in rounds, each
+same settings) and the issue's naive stand-ins (a 6 KB page, and that page after one
+Redis GET and SET: tests/bench/standin.py), which calibrate the targets on this machine;
+warms up; drives each scenario with wrk (16 connections) in rounds, each
 round right after a run of the floor, and reports the median round; counts Redis and
 backend round trips per request in a separate in-process pass; measures Redis memory per
 open basket. Prints one table and writes JSON and a PNG chart under bench-results/.
@@ -48,10 +50,9 @@ BASKET = "/api/v1/checkout/basket"
 TARGETS = {"basket page": 0.40, "GET basket": 0.55, "PUT add offer": 0.10}
 
 
-def gunicorn(name: str, target: str, port: int, env: dict[str, str]) -> Service:
+def gunicorn(name: str, target: str, port: int, env: dict[str, str], health: str) -> Service:
     command = [sys.executable, "-m", "gunicorn", "-c", "python:app.gunicorn_config", target]
     env = {**env, "CHECKOUT_BIND": f"127.0.0.1:{port}", "CHECKOUT_WORKERS": "2"}
-    health = "/hello" if "floor" in target else "/healthz"
     return Service(name, command, port, health, env)
 
 
@@ -108,8 +109,14 @@ class Stack:
             "CHECKOUT_RATE_LIMIT_CREATE": "100000000/60",
             "CHECKOUT_RATE_LIMIT_UPDATE": "100000000/60",
         }
-        self.app = self._start(gunicorn("app", "wsgi:app", free_port(), self.env))
-        self.floor = self._start(gunicorn("floor", "tests.bench.floor:app", free_port(), {}))
+        self.app = self._start(gunicorn("app", "wsgi:app", free_port(), self.env, "/healthz"))
+        self.floor = self._start(
+            gunicorn("floor", "tests.bench.floor:app", free_port(), {}, "/hello")
+        )
+        standin_env = {"BENCH_STANDIN_REDIS": url}
+        self.standin = self._start(
+            gunicorn("stand-in", "tests.bench.standin:app", free_port(), standin_env, "/page")
+        )
         return self
 
     def _start(self, service: Service) -> Service:
@@ -277,8 +284,12 @@ def main() -> int:
             ("create-add-complete cycle", stack.app.url + BASKET, "cycle.lua",
              {"BENCH_TOKENS": load_tokens}, {"threads": CONNECTIONS}),
         ]  # fmt: skip
+        scenarios[:0] = [
+            ("stand-in: 6 KB page", stack.standin.url + "/page", None, {}, {}),
+            ("stand-in: page + Redis GET+SET", stack.standin.url + "/page-redis", None, {}, {}),
+        ]
         if page_cookie:
-            scenarios.insert(0, ("basket page", stack.app.url + "/basket", "page.lua",
+            scenarios.insert(2, ("basket page", stack.app.url + "/basket", "page.lua",
                                  {"BENCH_COOKIE": page_cookie}, {}))  # fmt: skip
         wrk(floor_url, None, {}, WARMUP)
         floors: list[dict[str, float]] = []
@@ -334,7 +345,7 @@ def main() -> int:
 
 def print_table(rows: dict[str, dict[str, float]], memory: dict[str, float]) -> None:
     header = (
-        f"{'scenario':28} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6} "
+        f"{'scenario':31} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6} "
         f"{'target':>7} {'p99/floor':>9} {'redis RT':>8} {'backend':>7} {'non-2xx':>7}"
     )
     print("\n" + header + "\n" + "-" * len(header))
@@ -344,7 +355,7 @@ def print_table(rows: dict[str, dict[str, float]], memory: dict[str, float]) -> 
         rt = f"{row['redis_round_trips']:.1f}" if "redis_round_trips" in row else "-"
         be = f"{row['backend_calls']:.1f}" if "backend_calls" in row else "-"
         print(
-            f"{name:28} {row['rps']:9.0f} {row['p50_ms']:8.2f} {row['p99_ms']:8.2f} "
+            f"{name:31} {row['rps']:9.0f} {row['p50_ms']:8.2f} {row['p99_ms']:8.2f} "
             f"{row['ratio']:6.2f} {verdict:>7} {row['p99_vs_floor']:9.2f} {rt:>8} {be:>7} "
             f"{row['non_2xx']:7.0f}"
         )
