@@ -75,3 +75,26 @@ def test_token_command_refuses_unknown_customers(env: dict[str, str]) -> None:
     assert result.returncode == 2
     assert "unknown customer" in result.stderr
     assert result.stdout == ""
+
+
+def test_serve_keeps_connections_alive(served: str) -> None:
+    """The checkout's pooled connections are reused, as with a real backend."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    address = urlsplit(served)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=5)
+    try:
+        sockets = []
+        for _ in range(3):
+            connection.request("GET", "/backend/v1/subscriptions/SUB-1001", headers={
+                "Authorization": "Bearer sandbox-backend-token",
+            })  # fmt: skip
+            response = connection.getresponse()
+            assert response.status == 200
+            assert response.getheader("Connection", "").lower() != "close"
+            response.read()
+            sockets.append(connection.sock)
+        assert sockets[0] is not None and sockets.count(sockets[0]) == 3
+    finally:
+        connection.close()
