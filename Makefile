@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Parallel test workers; the e2e and integration suites each start their own stack per worker.
 WORKERS ?= 2
 
-.PHONY: run test test-unit test-integration test-cluster test-e2e lint install browser bench clean
+.PHONY: run test test-unit test-integration test-cluster test-e2e lint install browser bench bench-layers clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,10 @@ bench: $(VENV)/.bench
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null || \
 		{ echo "wrk is missing: apt-get install wrk"; exit 1; }; }
 	$(PY) -m tests.bench.run
+
+## What each layer of a request costs, timed in process (about a minute).
+bench-layers: $(VENV)/.bench
+	$(PY) -m tests.bench.layers
 
 $(VENV)/.bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[dev,bench]'

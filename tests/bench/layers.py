@@ -1,0 +1,105 @@
+"""`make bench-layers`: what each layer of a request costs, timed in process.
+
+Whole WSGI requests against the real stack (Redis, sandbox), in one process, with one
+part at a time taken away: the difference is that part's cost. Prints the minimum and
+median over rounds of microseconds per request; the machine is noisy, read the minimum.
+
+- floor: the bare Flask route of `make bench`
+- app, no work: `/healthz` through our WSGI envelope, hooks and error handling
+- GET basket, and GET with its Redis read served from memory (the read's cost)
+- basket page, and the page with its template render replaced by the finished HTML
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from werkzeug.test import EnvironBuilder
+
+from app import baskets, create_app, fastjson, views
+from tests.bench import floor
+from tests.bench.run import BASKET, Stack, _setting, signed_in_page_cookies
+
+REQUESTS = int(os.environ.get("BENCH_LAYER_REQUESTS", "1000"))
+ROUNDS = int(os.environ.get("BENCH_LAYER_ROUNDS", "5"))
+
+
+def per_request(wsgi: Any, path: str, headers: dict[str, str]) -> float:
+    """Microseconds per request, the environs built beforehand."""
+    environs = [EnvironBuilder(path=path, headers=headers).get_environ() for _ in range(REQUESTS)]
+    started = time.perf_counter()
+    for environ in environs:
+        b"".join(wsgi(environ, lambda *_: None))
+    return (time.perf_counter() - started) / REQUESTS * 1e6
+
+
+@contextmanager
+def replaced(owner: Any, name: str, stand_in: Any) -> Iterator[None]:
+    original = getattr(owner, name)
+    setattr(owner, name, stand_in)
+    try:
+        yield
+    finally:
+        setattr(owner, name, original)
+
+
+def main() -> int:
+    with Stack() as stack:
+        alice = stack.token("alice")
+        api_headers = {"Authorization": f"Bearer {alice}", "Cookie": stack.basket_cookie(alice)}
+        page_cookie = signed_in_page_cookies(stack) or ""
+        config = {k.removeprefix("CHECKOUT_"): _setting(v) for k, v in stack.env.items()}
+        app = create_app(config)
+        logging.getLogger("checkout.access").setLevel(logging.WARNING)
+        wsgi = app.wsgi_app
+        page = {"Cookie": page_cookie}
+        client = app.test_client()
+        html = client.get("/basket", headers=page).get_data(as_text=True)
+        stored: dict[str, bytes] = {}
+
+        def read_from_memory(store: baskets.BasketStore, basket_id: str) -> Any:
+            if basket_id not in stored:
+                stored[basket_id] = store.redis.get(store.keys.basket(basket_id))
+            return fastjson.loads(stored[basket_id])
+
+        def get_without_redis() -> float:
+            with replaced(baskets.BasketStore, "get_data", read_from_memory):
+                return per_request(wsgi, BASKET, api_headers)
+
+        def page_without_render() -> float:
+            with replaced(views, "render_template", lambda *_, **__: html):
+                return per_request(wsgi, "/basket", page)
+
+        layers: dict[str, Callable[[], float]] = {
+            "floor": lambda: per_request(floor.app.wsgi_app, "/hello", {}),
+            "app, no work (/healthz)": lambda: per_request(wsgi, "/healthz", {}),
+            "GET basket": lambda: per_request(wsgi, BASKET, api_headers),
+            "GET, Redis read from memory": get_without_redis,
+            "basket page": lambda: per_request(wsgi, "/basket", page),
+            "page, render replaced": page_without_render,
+        }
+        timings: dict[str, list[float]] = {name: [] for name in layers}
+        for _ in range(ROUNDS):
+            for name, measure in layers.items():
+                timings[name].append(measure())
+    print(f"\n{'layer':30} {'min µs':>8} {'median µs':>10}")
+    for name, values in timings.items():
+        print(f"{name:30} {min(values):8.0f} {statistics.median(values):10.0f}")
+    low = {name: min(values) for name, values in timings.items()}
+    print(
+        f"\nRedis read in a GET ≈ {low['GET basket'] - low['GET, Redis read from memory']:.0f} µs; "
+        f"page render ≈ {low['basket page'] - low['page, render replaced']:.0f} µs; "
+        f"our envelope and hooks ≈ {low['app, no work (/healthz)'] - low['floor']:.0f} µs"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
