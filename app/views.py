@@ -9,12 +9,13 @@ translates between forms, sessions and pages. Errors are raised and rendered by 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
 from flask import (
@@ -59,7 +60,18 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(per_month)
     app.add_template_filter(long_date)
     app.context_processor(_page_context)
-    app.jinja_env.globals.update(csp_nonce=csp_nonce, request_id=request_id, url_for=page_url)
+    config = app.config
+    app.jinja_env.globals.update(
+        csp_nonce=csp_nonce,
+        request_id=request_id,
+        url_for=_remembering_url_for(),
+        # The same on every page: worked out once, not by a context processor per render.
+        recaptcha_site_key=config["RECAPTCHA_SITE_KEY"],
+        recaptcha_action=config["RECAPTCHA_ACTION"],
+        recaptcha_script_src=(
+            f"{config['RECAPTCHA_SCRIPT_URL']}?render={quote(config['RECAPTCHA_SITE_KEY'])}"
+        ),
+    )
 
 
 # -- formatting ----------------------------------------------------------------------
@@ -97,18 +109,22 @@ def _clock_and_day(minute: int, zone: str) -> str:
     return f"{clock} on {long_date(moment.date())}"
 
 
-def page_url(endpoint: str, **values: Any) -> str:
+def _remembering_url_for() -> Callable[..., str]:
     """`url_for` for templates, remembering the answers that never change: a route
-    without arguments, a static file. Building a URL costs more than a dict lookup,
-    and a page asks for six of them."""
-    if values and endpoint != "static" or "_external" in values:
-        return url_for(endpoint, **values)
-    key = (request.script_root, endpoint, *sorted(values.items()))
-    cache = current_app.extensions.setdefault("checkout.page_urls", {})
-    found = cache.get(key)
-    if found is None:
-        found = cache[key] = url_for(endpoint, **values)
-    return str(found)
+    without arguments, a static file. A page asks for six URLs; building one costs
+    more than the lookup."""
+    known: dict[tuple[str, str, str | None], str] = {}
+
+    def page_url(endpoint: str, **values: Any) -> str:
+        if values and (endpoint != "static" or len(values) != 1):
+            return url_for(endpoint, **values)
+        key = (request.environ.get("SCRIPT_NAME", ""), endpoint, values.get("filename"))
+        found = known.get(key)
+        if found is None:
+            found = known[key] = url_for(endpoint, **values)
+        return found
+
+    return page_url
 
 
 def _page_context() -> dict[str, Any]:
@@ -117,9 +133,6 @@ def _page_context() -> dict[str, Any]:
     return {
         "signed_in_as": customer_name() if "auth" in session else None,
         "start_again_url": link,
-        "recaptcha_site_key": current_app.config["RECAPTCHA_SITE_KEY"],
-        "recaptcha_action": current_app.config["RECAPTCHA_ACTION"],
-        "recaptcha_script": current_app.config["RECAPTCHA_SCRIPT_URL"],
     }
 
 
