@@ -32,6 +32,7 @@ from flask import (
     session,
     url_for,
 )
+from flask_wtf.csrf import generate_csrf
 from werkzeug.wrappers import Response
 
 from . import landing
@@ -42,6 +43,7 @@ from .guards import admit
 from .middleware import csp_nonce, request_id
 from .models import Money, Offer, is_id
 from .services import checkout, recaptcha
+from .sessions import RedisSession
 from .signin import customer_name, customer_or_none, require_customer
 from .tracking import capture, clean_referrer
 
@@ -51,6 +53,7 @@ FIRST_TOUCH = "first_touch"  # the landing link's subscription, offer, tracking,
 START_INTENT = "start_intent"  # a verified "Continue to checkout", waiting for sign-in
 _INTENT_MAX_AGE = 900
 _MAX_LINK = 2048
+_CSRF_KEPT = "csrf_signed"  # [the secret, the token signed for it]
 _SYMBOLS = {"GBP": "£", "EUR": "€", "USD": "$"}
 
 
@@ -109,6 +112,30 @@ def _clock_and_day(minute: int, zone: str) -> str:
     return f"{clock} on {long_date(moment.date())}"
 
 
+def _keep_csrf_token() -> None:
+    """Sign the session's CSRF token once and keep it, instead of on every page.
+
+    flask-wtf signs the session's CSRF secret afresh on every page (a tenth of a basket
+    page's time). With no time limit on tokens (`WTF_CSRF_TIME_LIMIT = None`) any token
+    signed for the current secret stays valid as long as the session, so the signed
+    token is kept in the (server-side) session next to the secret it was signed for and
+    handed to flask-wtf through `g`, where `generate_csrf()` looks first. A new secret
+    (a cleared session) gets a new token.
+    """
+    if not isinstance(session, RedisSession):
+        return  # no session store (it is down, or the request needs none): nothing to keep
+    if current_app.config["WTF_CSRF_TIME_LIMIT"] is not None:
+        return  # tokens expire: each page needs its own
+    field = current_app.config["WTF_CSRF_FIELD_NAME"]
+    secret = session.get(field)
+    kept = session.get(_CSRF_KEPT)
+    if secret is not None and isinstance(kept, list) and len(kept) == 2 and kept[0] == secret:
+        setattr(g, field, kept[1])
+        return
+    token = generate_csrf()  # signs it, making the secret first if there is none
+    session[_CSRF_KEPT] = [session[field], token]
+
+
 def _remembering_url_for() -> Callable[..., str]:
     """`url_for` for templates, remembering the answers that never change: a route
     without arguments, a static file. A page asks for six URLs; building one costs
@@ -128,6 +155,7 @@ def _remembering_url_for() -> Callable[..., str]:
 
 
 def _page_context() -> dict[str, Any]:
+    _keep_csrf_token()
     first_touch = session.get(FIRST_TOUCH)
     link = first_touch.get("link") if isinstance(first_touch, dict) else None
     return {

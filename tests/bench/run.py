@@ -137,30 +137,39 @@ class Stack:
         response = requests.post(
             self.app.url + BASKET,
             json={"subscriptionId": subscription},
-            headers={"Authorization": f"Bearer {token}", "X-Recaptcha-Token": _recaptcha()},
+            headers={"Authorization": f"Bearer {token}", "X-Recaptcha-Token": recaptcha_token()},
             timeout=10,
         )
         response.raise_for_status()
         return f"landing_state={response.cookies['landing_state']}"
 
 
-def _recaptcha() -> str:
+def recaptcha_token() -> str:
     return f"pass-{uuid.uuid4().hex}"
 
 
 def signed_in_page_cookies(stack: Stack) -> str | None:
+    """The cookies of a customer signed in on the basket page."""
+    http = signed_in_browser(stack.app.url)
+    if http is None:
+        return None
+    jar = http.cookies.get_dict(domain="127.0.0.1") or http.cookies.get_dict()
+    return "; ".join(f"{k}={v}" for k, v in jar.items())
+
+
+def signed_in_browser(app_url: str) -> requests.Session | None:
     """Walk the browser journey with requests: landing, bot check, sign-in, basket."""
     http = requests.Session()
-    start = http.get(stack.app.url + "/start?subscription=SUB-1001&offer=OFFER-SPORTS", timeout=10)
+    start = http.get(app_url + "/start?subscription=SUB-1001&offer=OFFER-SPORTS", timeout=10)
     if start.status_code != 200:
         return None
-    form = _form(start.text)
+    form = form_of(start.text)
     if form is None:
         return None
     action, fields = form
-    fields["g-recaptcha-response"] = fields["recaptcha_token"] = _recaptcha()
+    fields["g-recaptcha-response"] = fields["recaptcha_token"] = recaptcha_token()
     signin = http.post(requests.compat.urljoin(start.url, action), data=fields, timeout=10)
-    login = _form(signin.text)
+    login = form_of(signin.text)
     if login is None:
         return None
     action, fields = login
@@ -168,11 +177,10 @@ def signed_in_page_cookies(stack: Stack) -> str | None:
     basket = http.post(requests.compat.urljoin(signin.url, action), data=fields, timeout=10)
     if basket.status_code != 200 or "/basket" not in basket.url:
         return None
-    jar = http.cookies.get_dict(domain="127.0.0.1") or http.cookies.get_dict()
-    return "; ".join(f"{k}={v}" for k, v in jar.items())
+    return http
 
 
-def _form(html: str) -> tuple[str, dict[str, str]] | None:
+def form_of(html: str) -> tuple[str, dict[str, str]] | None:
     """The first POST form of a page: its action and its named inputs with values."""
     for attributes, body in re.findall(r"<form\b([^>]*)>(.*?)</form>", html, re.S | re.I):
         if 'method="post"' not in attributes.lower():
@@ -317,7 +325,7 @@ def main() -> int:
                 lambda c: c.put(
                     BASKET,
                     json={"addOffers": [next(offers)]},
-                    headers={**auth, "X-Recaptcha-Token": _recaptcha()},
+                    headers={**auth, "X-Recaptcha-Token": recaptcha_token()},
                 ),
             ),
         }

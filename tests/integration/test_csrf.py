@@ -1,0 +1,37 @@
+"""The browser's CSRF token: signed once per session, the same on every page, accepted."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from sandbox.stack import Service
+from tests.bench.run import form_of, recaptcha_token, signed_in_browser
+
+pytestmark = pytest.mark.integration
+TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def test_every_page_of_a_session_carries_one_token_that_is_accepted(app_server: Service):
+    browser = signed_in_browser(app_server.url)
+    assert browser is not None, "the journey up to the basket page did not complete"
+    first = browser.get(app_server.url + "/basket", timeout=10)
+    time.sleep(1.1)  # flask-wtf's own tokens carry the second they were signed in
+    again = browser.get(app_server.url + "/basket", timeout=10)
+    tokens = set(TOKEN.findall(first.text)) | set(TOKEN.findall(again.text))
+    assert len(tokens) == 1, tokens
+
+    add_form = again.text.index('<form class="offer__action" method="post" action="/basket/add"')
+    form = form_of(again.text[add_form:])  # the first offer's "Add"
+    assert form is not None
+    action, fields = form
+    fields["recaptcha_token"] = recaptcha_token()
+    changed = browser.post(app_server.url + action, data=fields, timeout=10)
+    assert changed.status_code == 200 and changed.url.endswith("/basket"), changed.status_code
+    assert "will be added to your plan" in changed.text
+
+    fields["csrf_token"] = fields["csrf_token"][:-2] + "xx"
+    refused = browser.post(app_server.url + action, data=fields, timeout=10)
+    assert refused.status_code == 400
