@@ -120,7 +120,8 @@ def _keep_csrf_token() -> None:
     signed for the current secret stays valid as long as the session, so the signed
     token is kept in the (server-side) session next to the secret it was signed for and
     handed to flask-wtf through `g`, where `generate_csrf()` looks first. A new secret
-    (a cleared session) gets a new token.
+    (a cleared session) gets a new token. The secret itself is still made by flask-wtf,
+    when a form first asks for it: pages without forms open no session.
     """
     if not isinstance(session, RedisSession):
         return  # no session store (it is down, or the request needs none): nothing to keep
@@ -128,12 +129,13 @@ def _keep_csrf_token() -> None:
         return  # tokens expire: each page needs its own
     field = current_app.config["WTF_CSRF_FIELD_NAME"]
     secret = session.get(field)
+    if secret is None:
+        return  # no form has asked for one yet: a visitor's page opens no session
     kept = session.get(_CSRF_KEPT)
-    if secret is not None and isinstance(kept, list) and len(kept) == 2 and kept[0] == secret:
+    if isinstance(kept, list) and len(kept) == 2 and kept[0] == secret:
         setattr(g, field, kept[1])
         return
-    token = generate_csrf()  # signs it, making the secret first if there is none
-    session[_CSRF_KEPT] = [session[field], token]
+    session[_CSRF_KEPT] = [secret, generate_csrf()]
 
 
 def _remembering_url_for() -> Callable[..., str]:

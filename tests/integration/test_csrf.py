@@ -6,6 +6,7 @@ import re
 import time
 
 import pytest
+import requests
 
 from sandbox.stack import Service
 from tests.bench.run import form_of, recaptcha_token, signed_in_browser
@@ -35,3 +36,11 @@ def test_every_page_of_a_session_carries_one_token_that_is_accepted(app_server: 
     fields["csrf_token"] = fields["csrf_token"][:-2] + "xx"
     refused = browser.post(app_server.url + action, data=fields, timeout=10)
     assert refused.status_code == 400
+
+
+def test_a_page_without_forms_opens_no_session_for_a_visitor(app_server: Service):
+    """A bot walking the site must not leave a session behind in Redis on every request."""
+    for path in ("/", "/no-such-page"):
+        response = requests.get(app_server.url + path, timeout=10)
+        assert response.status_code in (200, 404)
+        assert "checkout_session" not in response.headers.get("Set-Cookie", ""), path
