@@ -113,23 +113,26 @@ class Checkout:
         else:
             found = self.store.get(basket_id) if basket_id else None
         basket = self.owned(customer_id, found)
-        if refresh and basket.status == OPEN:
-            if time.time() - basket.snapshot_at > self.snapshot_max_age:
-                basket = self._refresh(basket)
+        if refresh and self._stale_snapshot(basket.status, basket.snapshot_at):
+            basket = self._refresh(basket)
         return basket
 
     def view(self, customer_id: str, basket_id: str | None) -> dict[str, Any]:
         """The customer's basket as stored data, for answers that only show it.
 
         A fresh snapshot (the usual case) is shown as it was read: no objects are built.
-        A stale one goes through `load`, which renews it from the backend.
+        A stale one is renewed from the backend, as `load` would.
         """
         data = self.store.get_data(basket_id) if basket_id else None
         if data is None or data["customerId"] != customer_id:
             raise BasketNotFound()
-        if data["status"] == OPEN and time.time() - data["snapshotAt"] > self.snapshot_max_age:
-            return self.load(customer_id, basket_id).as_dict()
+        if self._stale_snapshot(data["status"], data["snapshotAt"]):
+            return self._refresh(Basket.from_dict(data)).as_dict()
         return data
+
+    def _stale_snapshot(self, status: str, snapshot_at: float) -> bool:
+        """An open basket's copy of the subscription is renewed once it is this old."""
+        return status == OPEN and time.time() - snapshot_at > self.snapshot_max_age
 
     @staticmethod
     def owned(customer_id: str, basket: Basket | None) -> Basket:
@@ -199,9 +202,7 @@ class Checkout:
         if not basket.has_changes:
             return replace(basket, new_price=basket.current_price)
         quote = self.backend.quote(
-            basket.subscription_id,
-            [o.id for o in basket.add_offers],
-            [o.id for o in basket.remove_offers],
+            basket.subscription_id, _ids(basket.add_offers), _ids(basket.remove_offers)
         )
         return replace(
             basket,
