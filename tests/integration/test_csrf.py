@@ -10,12 +10,15 @@ import requests
 
 from sandbox.stack import Service
 from tests.bench.run import form_of, recaptcha_token, signed_in_browser
+from tests.conftest import Sandbox
 
 pytestmark = pytest.mark.integration
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-def test_every_page_of_a_session_carries_one_token_that_is_accepted(app_server: Service):
+def test_every_page_of_a_session_carries_one_token_that_is_accepted(
+    app_server: Service, sandbox: Sandbox
+):
     browser = signed_in_browser(app_server.url)
     assert browser is not None, "the journey up to the basket page did not complete"
     first = browser.get(app_server.url + "/basket", timeout=10)
