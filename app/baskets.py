@@ -155,10 +155,18 @@ def _offer(d: dict[str, Any]) -> Offer:
 
 @dataclass(frozen=True, slots=True)
 class Prefetched:
-    """A basket read ahead of need, in a round trip the request was making anyway."""
+    """A basket's stored value, read ahead in a round trip the request was making anyway;
+    parsed only if the view uses it."""
 
     basket_id: str
-    basket: Basket | None
+    raw: bytes | None
+
+    def basket(self) -> Basket | None:
+        return _stored(self.raw)
+
+
+def _stored(raw: bytes | None) -> Basket | None:
+    return Basket.from_json(raw) if raw is not None else None
 
 
 class BasketStore:
@@ -169,8 +177,7 @@ class BasketStore:
         self._cas = redis.register_script(_CAS)
 
     def get(self, basket_id: str) -> Basket | None:
-        raw = self.redis.get(self.keys.basket(basket_id))
-        return Basket.from_json(raw) if raw is not None else None
+        return _stored(self.redis.get(self.keys.basket(basket_id)))
 
     def get_data(self, basket_id: str) -> dict[str, Any] | None:
         """The stored basket as plain data, for answers that only show it."""
@@ -182,8 +189,7 @@ class BasketStore:
         pipe.get(self.keys.basket(basket_id))
 
         def read(results: Iterator) -> Basket | None:
-            raw = next(results)
-            return Basket.from_json(raw) if raw is not None else None
+            return _stored(next(results))
 
         return read
 

@@ -109,7 +109,7 @@ class Checkout:
     ) -> Basket:
         """The customer's basket; its snapshot of the subscription renewed when stale."""
         if prefetched is not None and prefetched.basket_id == basket_id:
-            found = prefetched.basket
+            found = prefetched.basket()
         else:
             found = self.store.get(basket_id) if basket_id else None
         basket = self.owned(customer_id, found)

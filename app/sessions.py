@@ -23,7 +23,6 @@ from werkzeug.datastructures import CallbackDict
 from . import landing
 from .baskets import Prefetched
 from .errors import ServiceUnavailable
-from .services import checkout
 from .storage import get_keys, get_redis
 
 log = logging.getLogger(__name__)
@@ -107,20 +106,18 @@ class RedisSessionInterface(SessionInterface):
         """The session, its idle TTL renewed (GETEX), in one round trip with the basket.
 
         A page that shows a basket needs both; reading the basket here, pipelined, saves
-        it a second round trip (`g.prefetched_basket`, used by the views).
+        it a second round trip (`g.prefetched_basket`, parsed by the views that use it).
         """
+        keys = get_keys()
         pipe = get_redis().pipeline(transaction=False)
-        pipe.getex(get_keys().signin(sid), ex=int(app.config["SESSION_TTL_SECONDS"]))
+        pipe.getex(keys.signin(sid), ex=int(app.config["SESSION_TTL_SECONDS"]))
         basket_id = landing.read_basket_id() if request.method == "GET" else None
-        read_basket = checkout().store.queue_get(pipe, basket_id) if basket_id else None
-        results = iter(pipe.execute())
-        stored = next(results)
-        if basket_id and read_basket:
-            try:
-                g.prefetched_basket = Prefetched(basket_id, read_basket(results))
-            except Exception:  # the view reads it again and reports it properly
-                log.warning("prefetched basket unreadable; left to the view")
-        return stored
+        if basket_id:
+            pipe.get(keys.basket(basket_id))
+        results = pipe.execute()
+        if basket_id:
+            g.prefetched_basket = Prefetched(basket_id, results[1])
+        return results[0]
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         if not isinstance(session, RedisSession):
