@@ -25,7 +25,7 @@ from werkzeug.test import EnvironBuilder
 
 from app import baskets, create_app, fastjson, views
 from tests.bench import floor
-from tests.bench.run import BASKET, Stack, _setting, signed_in_page_cookies
+from tests.bench.run import BASKET, Stack, signed_in_page_cookies
 
 REQUESTS = int(os.environ.get("BENCH_LAYER_REQUESTS", "1000"))
 ROUNDS = int(os.environ.get("BENCH_LAYER_ROUNDS", "5"))
@@ -55,8 +55,7 @@ def main() -> int:
         alice = stack.token("alice")
         api_headers = {"Authorization": f"Bearer {alice}", "Cookie": stack.basket_cookie(alice)}
         page_cookie = signed_in_page_cookies(stack) or ""
-        config = {k.removeprefix("CHECKOUT_"): _setting(v) for k, v in stack.env.items()}
-        app = create_app(config)
+        app = create_app(stack.app_config())
         logging.getLogger("checkout.access").setLevel(logging.WARNING)
         wsgi = app.wsgi_app
         page = {"Cookie": page_cookie}

@@ -128,6 +128,10 @@ class Stack:
         for piece in reversed(self.pieces):
             piece.stop()
 
+    def app_config(self) -> dict[str, Any]:
+        """The served checkout's settings, for building the same app in this process."""
+        return {k.removeprefix("CHECKOUT_"): _setting(v) for k, v in self.env.items()}
+
     def token(self, customer: str) -> str:
         body = {"sub": customer, "expiresIn": 3600}
         response = requests.post(f"{self.sandbox.url}/_sandbox/token", json=body, timeout=5)
@@ -200,8 +204,7 @@ class RoundTrips:
     def __init__(self, stack: Stack) -> None:
         from app import create_app
 
-        config = {k.removeprefix("CHECKOUT_"): _setting(v) for k, v in stack.env.items()}
-        self.app = create_app(config)
+        self.app = create_app(stack.app_config())
         logging.getLogger("checkout.access").setLevel(logging.WARNING)
         self.sandbox = stack.sandbox.url
         self.sends = 0
