@@ -14,7 +14,7 @@ import secrets
 from typing import Any
 
 import redis
-from flask import Flask, Request, Response, g
+from flask import Flask, Request, Response, g, session
 from flask.json.tag import TaggedJSONSerializer
 from flask.sessions import SessionInterface, SessionMixin
 from itsdangerous import BadSignature, Signer
@@ -27,6 +27,8 @@ from .storage import get_keys, get_redis
 
 log = logging.getLogger(__name__)
 
+# The landing link's subscription, offer, tracking and referrer, kept from the first touch.
+FIRST_TOUCH = "first_touch"
 _SALT = "checkout.session"
 _MAX_COOKIE = 256
 # Requests that never need a browser session: no Redis round trip for them.
@@ -41,6 +43,12 @@ def init_app(app: Flask) -> None:
         """Without Redis a page can neither know who is signed in nor check its forms."""
         if g.get("session_unavailable"):
             raise ServiceUnavailable("the session store is unavailable")
+
+
+def first_touch_link() -> str | None:
+    """The marketing link this visit started from, to start again with."""
+    first_touch = session.get(FIRST_TOUCH)
+    return first_touch.get("link") if isinstance(first_touch, dict) else None
 
 
 def _new_id() -> str:

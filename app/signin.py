@@ -36,7 +36,7 @@ from werkzeug.wrappers import Response
 from . import landing
 from .errors import SignInRequired, Unauthorized, UpstreamError
 from .services import tokens
-from .sessions import RedisSession
+from .sessions import RedisSession, first_touch_link
 
 log = logging.getLogger(__name__)
 
@@ -200,8 +200,7 @@ def callback() -> Response:
 def sign_out() -> Response:
     auth = session.get(AUTH)
     id_token = auth.get("id_token") if isinstance(auth, dict) else None
-    first_touch = session.get("first_touch")
-    link = first_touch.get("link") if isinstance(first_touch, dict) else None
+    link = first_touch_link()
     session.clear()
     if isinstance(session, RedisSession):
         session.rotate()

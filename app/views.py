@@ -43,13 +43,12 @@ from .guards import admit
 from .middleware import csp_nonce, request_id
 from .models import Money, Offer, is_id
 from .services import checkout, recaptcha
-from .sessions import RedisSession
+from .sessions import FIRST_TOUCH, RedisSession, first_touch_link
 from .signin import customer_name, customer_or_none, require_customer
 from .tracking import capture, clean_referrer
 
 bp = Blueprint("journey", __name__)
 
-FIRST_TOUCH = "first_touch"  # the landing link's subscription, offer, tracking, referrer
 START_INTENT = "start_intent"  # a verified "Continue to checkout", waiting for sign-in
 _INTENT_MAX_AGE = 900
 _MAX_LINK = 2048
@@ -158,11 +157,9 @@ def _remembering_url_for() -> Callable[..., str]:
 
 def _page_context() -> dict[str, Any]:
     _keep_csrf_token()
-    first_touch = session.get(FIRST_TOUCH)
-    link = first_touch.get("link") if isinstance(first_touch, dict) else None
     return {
         "signed_in_as": customer_name() if "auth" in session else None,
-        "start_again_url": link,
+        "start_again_url": first_touch_link(),
     }
 
 
@@ -251,9 +248,7 @@ def resume() -> Response:
     customer = require_customer()
     intent = session.pop(START_INTENT, None)
     if not isinstance(intent, dict) or time.time() - float(intent.get("at", 0)) > _INTENT_MAX_AGE:
-        first_touch = session.get(FIRST_TOUCH)
-        link = first_touch.get("link") if isinstance(first_touch, dict) else None
-        return redirect(link or url_for(".home"), 303)
+        return redirect(first_touch_link() or url_for(".home"), 303)
     return _create_basket(customer, str(intent["subscription"]), intent.get("offer"))
 
 
