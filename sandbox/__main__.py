@@ -19,16 +19,19 @@ from sandbox.tokens import mint_access_token
 
 
 class SandboxServer(BaseApplication):
-    """gunicorn, one process, threads, HTTP/1.1 keep-alive: the checkout's pooled
+    """gunicorn, one process, gevent, HTTP/1.1 keep-alive: the checkout's pooled
     connections are reused as they would be with a real backend.
 
-    One process because the demo data lives in its memory. (werkzeug's development
+    One process because the demo data lives in its memory. gevent rather than threads:
+    on the bench's two cores the sandbox shares the machine with the checkout, and
+    gunicorn's thread worker spent more CPU per call handing connections between its
+    poller and its threads than the sandbox spent answering. (werkzeug's development
     server closes every connection after one answer, which cost each upstream call a new
     TCP connection and a new server thread.)
     """
 
-    def __init__(self, app: Flask, sock: socket.socket) -> None:
-        self.application = app
+    def __init__(self, settings: Settings, sock: socket.socket) -> None:
+        self.settings = settings
         self.sock = sock
         super().__init__()
 
@@ -36,10 +39,10 @@ class SandboxServer(BaseApplication):
         settings: dict[str, Any] = {
             "bind": [f"fd://{self.sock.fileno()}"],
             "workers": 1,
-            "worker_class": "gthread",
-            "threads": 32,
+            "worker_class": "gevent",
+            "worker_connections": 256,
             "keepalive": 30,
-            "timeout": 120,  # the "slow" fault sleeps in a request thread
+            "timeout": 120,  # the "slow" fault sleeps inside a request
             "graceful_timeout": 2,
             "accesslog": None,
             "loglevel": "warning",
@@ -48,7 +51,9 @@ class SandboxServer(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self) -> Flask:
-        return self.application
+        # Built in the worker, after gevent has patched the standard library, so the
+        # demo data's locks are gevent's.
+        return create_app(self.settings)
 
 
 def serve(host: str, port: int, issuer: str | None) -> int:
@@ -56,9 +61,9 @@ def serve(host: str, port: int, issuer: str | None) -> int:
     # Bind first, so port 0 works and "listening" is only printed once it is true.
     sock = socket.create_server((host, port), backlog=256)
     actual_port = sock.getsockname()[1]
-    app = create_app(Settings.from_env(port=actual_port, issuer=issuer))
+    settings = Settings.from_env(port=actual_port, issuer=issuer)
     print(f"sandbox listening on http://{host}:{actual_port}", flush=True)
-    SandboxServer(app, sock).run()
+    SandboxServer(settings, sock).run()
     return 0
 
 
