@@ -19,16 +19,19 @@ def no_proxy_variables(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_without_proxy_variables_calls_go_direct() -> None:
     assert _proxy_for("https://backend.partner.example/v1") is None
-    upstream = Upstream("https://backend.partner.example", connect_timeout=1, read_timeout=1)
-    assert not isinstance(upstream.pool, urllib3.ProxyManager)
+    upstream = Upstream("https://backend.partner.example/v1", connect_timeout=1, read_timeout=1)
+    assert isinstance(upstream.pool, urllib3.HTTPSConnectionPool)
+    assert (upstream.pool.host, upstream.pool.port) == ("backend.partner.example", 443)
+    assert upstream.prefix == "/v1"
 
 
 def test_the_proxy_named_for_the_scheme_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
     assert _proxy_for("https://backend.partner.example/v1") == "http://proxy.internal:3128"
     assert _proxy_for("http://backend.partner.example/v1") is None
-    upstream = Upstream("https://backend.partner.example", connect_timeout=1, read_timeout=1)
+    upstream = Upstream("https://backend.partner.example/v1", connect_timeout=1, read_timeout=1)
     assert isinstance(upstream.pool, urllib3.ProxyManager)
+    assert upstream.prefix == "https://backend.partner.example/v1"
 
 
 def test_no_proxy_hosts_go_direct(monkeypatch: pytest.MonkeyPatch) -> None:
