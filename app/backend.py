@@ -14,11 +14,9 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from urllib3.util.retry import Retry
-
 from .errors import InvalidRequest, SubscriptionLocked, SubscriptionNotFound, UpstreamError
 from .models import Order, Quote, Subscription
-from .upstream import Unreachable, Upstream
+from .upstream import Retries, Unreachable, Upstream
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -76,14 +74,7 @@ class SubscriptionClient:
         self.timeout = (connect_timeout, read_timeout)
         self.breaker = breaker or CircuitBreaker(threshold=5, cooldown=5.0)
         # A read timeout is not retried: the budget of one call stays connect + read.
-        retry = Retry(
-            total=read_retries,
-            read=0,
-            allowed_methods=frozenset({"GET"}),
-            status_forcelist=(502, 503, 504),
-            backoff_factor=0.1,
-            raise_on_status=False,
-        )
+        retry = Retries(count=read_retries)
         self.http = Upstream(
             base_url,
             connect_timeout=connect_timeout,
