@@ -67,7 +67,7 @@ def wrk(
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", url]
     if script:
         command[1:1] = ["-s", str(BENCH / script)]
-    env = {**os.environ, **env, "BENCH_RUN": uuid.uuid4().hex[:12]}
+    env = {**os.environ, **env, "BENCH_RUN": uuid.uuid4().hex[:12], "BENCH_THREADS": str(threads)}
     out = subprocess.run(command, capture_output=True, text=True, env=env, check=True).stdout
     return {
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
