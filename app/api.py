@@ -117,7 +117,7 @@ def update_basket() -> Response:
     if complete:
         basket = checkout().complete(customer, basket_id)
     response = _basket_response(basket, "Basket updated successfully")
-    landing.issue(response, basket.basket_id)
+    landing.renew(response, basket.basket_id)
     return response
 
 

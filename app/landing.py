@@ -5,11 +5,14 @@ A missing, tampered, expired or foreign cookie reads as "no basket"; it never ra
 
 from __future__ import annotations
 
-from flask import Response, current_app, g, request
+import time
+
+from flask import current_app, g, request
 from itsdangerous import BadData, TimestampSigner
+from werkzeug.wrappers import Response
 
 _SALT = "checkout.landing-state"
-# The cookie outlives one basket TTL a little; the basket's own TTL in Redis decides.
+# The cookie lives two basket TTLs (see `renew`); the basket's own TTL in Redis decides.
 _MAX_AGE_FACTOR = 2
 
 
@@ -30,19 +33,36 @@ def _max_age() -> int:
 def read_basket_id() -> str | None:
     """The basket id from the request's cookie; unsigned once per request."""
     if "landing_basket_id" not in g:
-        g.landing_basket_id = _unsign()
+        g.landing_basket_id, g.landing_signed_at = _unsign()
     return g.landing_basket_id
 
 
-def _unsign() -> str | None:
+def _unsign() -> tuple[str | None, float | None]:
+    """The basket id and when its cookie was signed; (None, None) for no basket."""
     raw = request.cookies.get(current_app.config["LANDING_COOKIE_NAME"])
     if not raw or len(raw) > 512:
-        return None
+        return None, None
     try:
-        basket_id = _signer().unsign(raw, max_age=_max_age()).decode()
+        value, signed_at = _signer().unsign(raw, max_age=_max_age(), return_timestamp=True)
+        basket_id = value.decode()
     except (BadData, UnicodeDecodeError):
-        return None
-    return basket_id if 0 < len(basket_id) <= 64 else None
+        return None, None
+    if not 0 < len(basket_id) <= 64:
+        return None, None
+    return basket_id, signed_at.timestamp()
+
+
+def renew(response: Response, basket_id: str) -> None:
+    """After a change: keep the cookie outliving the basket.
+
+    Every write renews the basket's TTL, and the cookie lives two TTLs, so signing it
+    again once it is past half its life is enough; signing it on every change was a
+    twentieth of a PUT's CPU.
+    """
+    signed_at = g.get("landing_signed_at") if read_basket_id() == basket_id else None
+    ttl = int(current_app.config["BASKET_TTL_SECONDS"])
+    if signed_at is None or time.time() - signed_at > ttl:
+        issue(response, basket_id)
 
 
 def issue(response: Response, basket_id: str) -> None:

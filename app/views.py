@@ -352,7 +352,9 @@ def _change(*, add: bool) -> Any:
         form.offer.errors = ["That offer cannot be chosen now; choose another offer"]
         return _render_basket(_open_basket(customer), form, 400)
     flash(_what_changed(before, after, offer_id), "success")
-    return redirect(url_for(".basket"), 303)
+    response = redirect(url_for(".basket"), 303)
+    landing.renew(response, after.basket_id)
+    return response
 
 
 def _what_changed(before: Basket, after: Basket, offer_id: str) -> str:
@@ -394,12 +396,14 @@ def confirm() -> Response:
     admission.raise_refusal()
     recaptcha().verify(form.recaptcha_token.data, request.remote_addr, claimed=True)
     try:
-        checkout().complete(customer, basket_id)
+        completed = checkout().complete(customer, basket_id)
     except InvalidRequest as exc:
         if exc.reason and "no changes" in exc.reason:
             return redirect(url_for(".basket"), 303)
         raise
-    return redirect(url_for(".confirmation"), 303)
+    response = redirect(url_for(".confirmation"), 303)
+    landing.renew(response, completed.basket_id)
+    return response
 
 
 @bp.get("/confirmation")
