@@ -11,7 +11,13 @@ kept-alive connection that libcurl checks before reuse.
   whole call: one call never holds a worker longer than that.
 - Retries (`Retries`): a call that could not connect never reached the upstream, so it
   is tried again whatever its method; a gateway error (502, 503, 504) is tried again only
-  for methods that change nothing. An answer that was lost on the way is never repeated.
+  for methods that change nothing; a read that timed out is not tried again.
+- libcurl itself sends a request once more, on a new connection, when a kept-alive
+  connection it reused closes without a byte of answer (usually the upstream closed it
+  while idle, but it may have done the work first). That is safe for what we send: a
+  quote changes nothing, an order carries its `Idempotency-Key` and finds the same
+  order, and a reCAPTCHA token seen twice is refused as a duplicate, which asks the
+  customer to try again rather than letting anything through.
 - Certificates: checked against certifi's bundle, the same as `requests` and urllib3.
 """
 

@@ -3,6 +3,7 @@ local server whose answers each test scripts."""
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -51,6 +52,7 @@ class Script:
     def __init__(self) -> None:
         self.answers: list[tuple[int, bytes, float]] = []
         self.seen: list[tuple[str, str, bytes]] = []
+        # (an answer with a negative status closes the connection without answering)
         self.connections: set[tuple[str, int]] = set()
 
     def answer(self, status: int, body: bytes = OK, delay: float = 0.0) -> None:
@@ -69,6 +71,10 @@ def server() -> Iterator[tuple[str, Script]]:
             script.seen.append((self.command, self.path, self.rfile.read(length)))
             script.connections.add(self.client_address)
             status, body, delay = script.answers.pop(0) if script.answers else (200, OK, 0)
+            if status < 0:  # answer nothing: close the connection
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
             time.sleep(delay)
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -161,3 +167,15 @@ def test_nobody_listening_is_unreachable() -> None:
     upstream = _upstream("http://127.0.0.1:9/api", retries=1)
     with pytest.raises(Unreachable):
         upstream.request("GET", "/subscriptions/S")
+
+
+def test_a_reused_connection_that_dies_unanswered_is_sent_again_once(server) -> None:
+    """libcurl's own resend, which the module's notes rely on: the same request again."""
+    url, script = server
+    upstream = _upstream(url, retries=0)
+    assert upstream.request("GET", "/warm")[0] == 200  # leaves a kept-alive connection
+    script.answer(-1)  # the next request is read, then the connection closes unanswered
+    status, _ = upstream.request("POST", "/orders", json={"n": 1}, headers={"Idempotency-Key": "k"})
+    assert status == 200
+    assert [seen[1:] for seen in script.seen[1:]] == [("/api/orders", b'{"n":1}')] * 2
+    assert len(script.connections) == 2
