@@ -112,7 +112,7 @@ class SubscriptionClient:
         try:
             status, data = self.http.request(method, path, **kwargs)
         except Unreachable as exc:
-            log.warning("backend %s %s failed: %s", method, path, type(exc).__name__)
+            log.warning("backend %s %s failed: %s", method, path, exc)
             raise UpstreamError() from exc
         if status in (200, 201) and data is not None:
             return data

@@ -50,7 +50,7 @@ class RecaptchaVerifier:
         try:
             status, result = self.http.request("POST", form=form)
         except Unreachable as exc:
-            log.warning("reCAPTCHA verification unavailable: %s", type(exc).__name__)
+            log.warning("reCAPTCHA verification unavailable: %s", exc)
             raise UpstreamError() from exc
         if not isinstance(result, dict) or status != 200:
             raise UpstreamError()

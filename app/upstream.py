@@ -151,12 +151,13 @@ class Upstream:
         try:
             handle.perform()
         except pycurl.error as exc:
-            code = exc.args[0]
+            code, message = exc.args[0], exc.args[1] if len(exc.args) > 1 else ""
+            reason = f"curl error {code}: {message}"  # says what failed, never what was sent
             if code in _NOT_CONNECTED or (
                 code == pycurl.E_OPERATION_TIMEDOUT and not handle.getinfo(pycurl.CONNECT_TIME)
             ):
-                raise _NotConnected(f"curl error {code}") from None
-            raise Unreachable(f"curl error {code}") from None
+                raise _NotConnected(reason) from None
+            raise Unreachable(reason) from None
         return int(handle.getinfo(pycurl.RESPONSE_CODE)), b"".join(chunks)
 
     def _handle(self) -> pycurl.Curl:

@@ -169,6 +169,13 @@ def test_logs_carry_no_secret_the_requests_did(app_env, sandbox: Sandbox, tmp_pa
             json={"complete": True},
             headers={**client.headers(None), "X-Recaptcha-Token": recaptchas[2]},
         )
+        sandbox.fault("drop", count=1)  # the upstream client's own error text is logged
+        dropped = client.http.put(
+            app.url + BASKET,
+            json={"addOffers": ["OFFER-SPORTS"]},
+            headers={**client.headers(None), "X-Recaptcha-Token": recaptchas[3]},
+        )
+        assert dropped.status_code == 502
         client.http.get(app.url + BASKET, headers={"Authorization": "Bearer forged.token.x"})
         cookie = client.http.cookies["landing_state"]
         code = "oauth-code-that-must-not-be-logged"
@@ -178,6 +185,7 @@ def test_logs_carry_no_secret_the_requests_did(app_env, sandbox: Sandbox, tmp_pa
     text = log.read_text()
     lines = [json.loads(line) for line in text.splitlines() if line.startswith('{"event"')]
     assert len(lines) >= 5 and all({"requestId", "status", "durationMs"} <= set(x) for x in lines)
+    assert "backend POST /subscriptions/SUB-1001/quotes failed: curl error 52" in text
     for secret in [
         client.token,
         cookie,
