@@ -8,7 +8,7 @@ kept-alive connection that libcurl checks before reuse.
 - Proxy: worked out once, at start, from the standard variables (HTTP(S)_PROXY,
   NO_PROXY) and given to libcurl, which then looks at no variable itself.
 - Timeouts: `connect_timeout` to connect, and `connect_timeout + read_timeout` for the
-  whole call: one call never holds a worker longer than that.
+  whole call: one attempt never holds a worker longer than that.
 - Retries (`Retries`): a call that could not connect never reached the upstream, so it
   is tried again whatever its method; a gateway error (502, 503, 504) is tried again only
   for methods that change nothing; a read that timed out is not tried again.
