@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Parallel test workers; the e2e and integration suites each start their own stack per worker.
 WORKERS ?= 2
 
-.PHONY: run test test-unit test-integration test-cluster test-e2e lint install browser bench bench-layers clean
+.PHONY: run test test-unit test-integration test-cluster test-e2e lint install browser bench bench-layers bench-ablate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,7 +50,7 @@ browser: $(STAMP)
 	elif $(PY) -m playwright install chromium; then echo "browser: Playwright's chromium"; \
 	else echo "No Chromium: apt-get install chromium (Debian) or 'python -m playwright install chromium'"; exit 1; fi
 
-## Throughput and latency against a bare Flask route, measured in the same run (~1 min).
+## Throughput and latency against a bare Flask route, measured in the same run (~3 min).
 bench: $(VENV)/.bench
 	@command -v wrk >/dev/null || { echo "Installing wrk (Debian)"; \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null || \
@@ -60,6 +60,11 @@ bench: $(VENV)/.bench
 ## What each layer of a request costs, timed in process (about a minute).
 bench-layers: $(VENV)/.bench
 	$(PY) -m tests.bench.layers
+
+## What each part of GET and the page costs under load, by taking it away (~4 min).
+bench-ablate: $(VENV)/.bench
+	@command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk"; exit 1; }
+	$(PY) -m tests.bench.under_load
 
 $(VENV)/.bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
