@@ -1,11 +1,14 @@
-"""The checkout with parts of a request taken away, served by `make bench-ablate` only.
+"""Parts of a request taken away, for measuring what each costs.
 
-`BENCH_ABLATE` names what to take away, comma-separated:
+Each entry of `STAND_INS` names an attribute and makes what stands in for it:
 
 - `redis-read`: a GET's basket read is answered from memory after the first
 - `render`: the basket page's HTML is rendered once and reused
 - `landing-cookie`: the landing cookie's signature is checked once per value
 - `access-log`: no access-log line
+
+`make bench-layers` swaps them in and out in process; `make bench-ablate` serves
+`build()` under gunicorn with the ones `BENCH_ABLATE` names (comma-separated).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from flask import Flask, request
 from app import baskets, create_app, fastjson, landing, views
 
 
-def _without_redis_read() -> None:
+def read_from_memory() -> Callable[[baskets.BasketStore, str], dict[str, Any] | None]:
     stored: dict[str, bytes | None] = {}
 
     def get_data(store: baskets.BasketStore, basket_id: str) -> dict[str, Any] | None:
@@ -29,10 +32,10 @@ def _without_redis_read() -> None:
         raw = stored[basket_id]
         return fastjson.loads(raw) if raw is not None else None
 
-    baskets.BasketStore.get_data = get_data  # type: ignore[method-assign]
+    return get_data
 
 
-def _without_render() -> None:
+def render_once() -> Callable[..., str]:
     original = views.render_template
     rendered: dict[str, str] = {}
 
@@ -41,10 +44,10 @@ def _without_render() -> None:
             rendered[name] = original(name, **context)
         return rendered[name]
 
-    views.render_template = render_template  # type: ignore[assignment]
+    return render_template
 
 
-def _without_landing_cookie() -> None:
+def check_landing_once() -> Callable[[], tuple[str | None, float | None]]:
     original = landing._unsign
     known: dict[str, tuple[str | None, float | None]] = {}
 
@@ -54,25 +57,20 @@ def _without_landing_cookie() -> None:
             known[raw] = original()
         return known[raw]
 
-    landing._unsign = unsign
+    return unsign
 
 
-def _without_access_log() -> None:
-    logging.getLogger("checkout.access").disabled = True
-
-
-ABLATIONS: dict[str, Callable[[], None]] = {
-    "redis-read": _without_redis_read,
-    "render": _without_render,
-    "landing-cookie": _without_landing_cookie,
-    "access-log": _without_access_log,
+STAND_INS: dict[str, tuple[Any, str, Callable[[], Any]]] = {
+    "redis-read": (baskets.BasketStore, "get_data", read_from_memory),
+    "render": (views, "render_template", render_once),
+    "landing-cookie": (landing, "_unsign", check_landing_once),
+    "access-log": (logging.getLogger("checkout.access"), "disabled", lambda: True),
 }
 
 
 def build() -> Flask:
+    """The checkout with the parts `BENCH_ABLATE` names taken away (gunicorn's factory)."""
     for name in filter(None, os.environ.get("BENCH_ABLATE", "").split(",")):
-        ABLATIONS[name]()
+        owner, attribute, stand_in = STAND_INS[name]
+        setattr(owner, attribute, stand_in())
     return create_app()
-
-
-app = build()

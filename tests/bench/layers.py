@@ -23,8 +23,8 @@ from typing import Any
 
 from werkzeug.test import EnvironBuilder
 
-from app import baskets, create_app, fastjson, views
-from tests.bench import floor
+from app import create_app
+from tests.bench import ablated, floor
 from tests.bench.run import BASKET, Stack, signed_in_page_cookies
 
 REQUESTS = int(os.environ.get("BENCH_LAYER_REQUESTS", "1000"))
@@ -59,30 +59,19 @@ def main() -> int:
         logging.getLogger("checkout.access").setLevel(logging.WARNING)
         wsgi = app.wsgi_app
         page = {"Cookie": page_cookie}
-        client = app.test_client()
-        html = client.get("/basket", headers=page).get_data(as_text=True)
-        stored: dict[str, bytes] = {}
 
-        def read_from_memory(store: baskets.BasketStore, basket_id: str) -> Any:
-            if basket_id not in stored:
-                stored[basket_id] = store.redis.get(store.keys.basket(basket_id))
-            return fastjson.loads(stored[basket_id])
-
-        def get_without_redis() -> float:
-            with replaced(baskets.BasketStore, "get_data", read_from_memory):
-                return per_request(wsgi, BASKET, api_headers)
-
-        def page_without_render() -> float:
-            with replaced(views, "render_template", lambda *_, **__: html):
-                return per_request(wsgi, "/basket", page)
+        def without(part: str, path: str, headers: dict[str, str]) -> float:
+            owner, attribute, stand_in = ablated.STAND_INS[part]
+            with replaced(owner, attribute, stand_in()):
+                return per_request(wsgi, path, headers)
 
         layers: dict[str, Callable[[], float]] = {
             "floor": lambda: per_request(floor.app.wsgi_app, "/hello", {}),
             "app, no work (/healthz)": lambda: per_request(wsgi, "/healthz", {}),
             "GET basket": lambda: per_request(wsgi, BASKET, api_headers),
-            "GET, Redis read from memory": get_without_redis,
+            "GET, Redis read from memory": lambda: without("redis-read", BASKET, api_headers),
             "basket page": lambda: per_request(wsgi, "/basket", page),
-            "page, render replaced": page_without_render,
+            "page, render replaced": lambda: without("render", "/basket", page),
         }
         timings: dict[str, list[float]] = {name: [] for name in layers}
         for _ in range(ROUNDS):

@@ -50,8 +50,12 @@ BASKET = "/api/v1/checkout/basket"
 TARGETS = {"basket page": 0.40, "GET basket": 0.55, "PUT add offer": 0.10}
 
 
-def gunicorn(name: str, target: str, port: int, env: dict[str, str], health: str) -> Service:
-    command = [sys.executable, "-m", "gunicorn", "-c", "python:app.gunicorn_config", target]
+def gunicorn(
+    name: str, target: str, port: int, env: dict[str, str], health: str, *options: str
+) -> Service:
+    command = [
+        sys.executable, "-m", "gunicorn", "-c", "python:app.gunicorn_config", *options, target
+    ]  # fmt: skip
     env = {**env, "CHECKOUT_BIND": f"127.0.0.1:{port}", "CHECKOUT_WORKERS": "2"}
     return Service(name, command, port, health, env)
 

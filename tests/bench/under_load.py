@@ -1,7 +1,7 @@
 """`make bench-ablate`: what each part of a request costs under load, found by taking it away.
 
 For `GET` and the basket page: the checkout as it is, and with one part at a time taken
-away (tests/bench/ablated.py), each served as in `make bench` (gunicorn, 2 sync workers,
+away (`tests/bench/ablated.py`), each served as in `make bench` (gunicorn, 2 sync workers,
 no worker recycling here) and driven by wrk (16 connections) in rounds right after the
 floor. Prints each variant's ratio to the floor and the CPU time of its gunicorn
 processes per request: the drop from "as it is" is what that part costs under load. On a
@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from sandbox.stack import Service, free_port
-from tests.bench.run import BASKET, SECONDS, Stack, signed_in_page_cookies, wrk
+from tests.bench.run import BASKET, SECONDS, Stack, gunicorn, signed_in_page_cookies, wrk
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 VARIANTS = {
@@ -26,14 +26,9 @@ VARIANTS = {
 
 
 def served(stack: Stack, ablate: str) -> Service:
-    command = [
-        sys.executable, "-m", "gunicorn", "-c", "python:app.gunicorn_config",
-        "--max-requests", "0", "tests.bench.ablated:app",
-    ]  # fmt: skip
-    port = free_port()
-    env = {**stack.env, "BENCH_ABLATE": ablate, "CHECKOUT_BIND": f"127.0.0.1:{port}"}
-    env["CHECKOUT_WORKERS"] = "2"
-    return stack._start(Service(ablate or "as it is", command, port, "/healthz", env))
+    env = {**stack.env, "BENCH_ABLATE": ablate}
+    name, target = ablate or "as it is", "tests.bench.ablated:build()"
+    return stack._start(gunicorn(name, target, free_port(), env, "/healthz", "--max-requests", "0"))
 
 
 def cpu_seconds(pid: int) -> float:
