@@ -16,7 +16,7 @@ from typing import Any
 
 from . import fastjson
 from .models import Money, Offer, Order, PendingChange
-from .storage import Keys
+from .storage import Keys, Reads
 
 OPEN, COMPLETING, COMPLETED = "open", "completing", "completed"
 
@@ -170,18 +170,19 @@ def _stored(raw: bytes | None) -> Basket | None:
 
 
 class BasketStore:
-    def __init__(self, redis: Any, keys: Keys, ttl_seconds: int) -> None:
+    def __init__(self, redis: Any, keys: Keys, ttl_seconds: int, reads: Reads) -> None:
         self.redis = redis
+        self.reads = reads
         self.keys = keys
         self.ttl = int(ttl_seconds)
         self._cas = redis.register_script(_CAS)
 
     def get(self, basket_id: str) -> Basket | None:
-        return _stored(self.redis.get(self.keys.basket(basket_id)))
+        return _stored(self.reads.get(self.keys.basket(basket_id)))
 
     def get_data(self, basket_id: str) -> dict[str, Any] | None:
         """The stored basket as plain data, for answers that only show it."""
-        raw = self.redis.get(self.keys.basket(basket_id))
+        raw = self.reads.get(self.keys.basket(basket_id))
         return fastjson.loads(raw) if raw is not None else None
 
     def queue_get(self, pipe: Any, basket_id: str) -> Callable[[Iterator], Basket | None]:

@@ -23,7 +23,7 @@ from werkzeug.datastructures import CallbackDict
 from . import landing
 from .baskets import Prefetched
 from .errors import ServiceUnavailable
-from .storage import get_keys, get_redis
+from .storage import get_keys, get_reads, get_redis
 
 log = logging.getLogger(__name__)
 
@@ -117,12 +117,14 @@ class RedisSessionInterface(SessionInterface):
         it a second round trip (`g.prefetched_basket`, parsed by the views that use it).
         """
         keys = get_keys()
-        pipe = get_redis().pipeline(transaction=False)
-        pipe.getex(keys.signin(sid), ex=int(app.config["SESSION_TTL_SECONDS"]))
+        ttl = int(app.config["SESSION_TTL_SECONDS"])
         basket_id = landing.read_basket_id() if request.method == "GET" else None
         if basket_id:
-            pipe.get(keys.basket(basket_id))
-        results = pipe.execute()
+            results = get_reads().run(
+                ("GETEX", keys.signin(sid), "EX", ttl), ("GET", keys.basket(basket_id))
+            )
+        else:
+            results = get_reads().run(("GETEX", keys.signin(sid), "EX", ttl))
         if basket_id:
             g.prefetched_basket = Prefetched(basket_id, results[1])
         return results[0]

@@ -6,11 +6,13 @@ Redis Cluster, everything one request touches lives in one slot.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import redis
 from flask import Flask, current_app
 from redis.backoff import ExponentialBackoff
+from redis.cluster import RedisCluster
 from redis.retry import Retry
 
 EXTENSION = "checkout.redis"
@@ -41,19 +43,83 @@ def connect(config: dict[str, Any]) -> Any:
         "retry": Retry(ExponentialBackoff(cap=0.2, base=0.02), 2),
     }
     if config["REDIS_CLUSTER"]:
-        from redis.cluster import RedisCluster
-
         return RedisCluster.from_url(config["REDIS_URL"], **options)
     return redis.Redis.from_url(config["REDIS_URL"], health_check_interval=30, **options)
 
 
+class Reads:
+    """Read commands sent in one round trip on a connection of our own: the hot path.
+
+    Every page view and every `GET` reads its basket (a page its sign-in session too).
+    Through the client, redis-py's layers around one GET (pool checkout with a poll of the
+    socket, retry closure, metrics hooks, deprecation checks, pool release) cost as much
+    CPU as the rest of our GET handler's own work; here the commands go straight to a
+    redis-py `Connection` kept in a list of idle ones (taking and returning one is atomic
+    under the GIL, so threads never share one). The connection brings the client's
+    settings: timeouts, health checks and the `Retry` policy, used the way the client
+    uses it (a dropped connection is reopened and the round trip sent again; the commands
+    are reads, so sending them twice is harmless).
+
+    On Redis Cluster the client's own pipeline routes each command to its slot's node.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.pool = None if isinstance(client, RedisCluster) else client.connection_pool
+        self._idle: list[Any] = []
+        self._pid = os.getpid()
+
+    def get(self, key: str) -> bytes | None:
+        reply: bytes | None = self.run(("GET", key))[0]
+        return reply
+
+    def run(self, *commands: tuple[Any, ...]) -> list[Any]:
+        """The replies to `commands`, read-only ones, in order."""
+        if self.pool is None:
+            pipe = self.client.pipeline(transaction=False)
+            for command in commands:
+                pipe.execute_command(*command)
+            return list(pipe.execute())
+        connection = self._take()
+        try:
+            packed = connection.pack_commands(commands)
+            replies: list[Any] = connection.retry.call_with_retry(
+                lambda: self._round_trip(connection, packed, len(commands)),
+                lambda _error: connection.disconnect(),
+            )
+        except BaseException:
+            connection.disconnect()  # a reply may be left unread: never reuse it
+            raise
+        finally:
+            self._idle.append(connection)
+        return replies
+
+    @staticmethod
+    def _round_trip(connection: Any, packed: list[bytes], count: int) -> list[Any]:
+        connection.send_packed_command(packed)
+        return [connection.read_response() for _ in range(count)]
+
+    def _take(self) -> Any:
+        if self._pid != os.getpid():  # forked: the parent's sockets are not ours
+            self._idle, self._pid = [], os.getpid()
+        try:
+            return self._idle.pop()
+        except IndexError:
+            return self.pool.make_connection()  # type: ignore[union-attr]
+
+
 def init_app(app: Flask) -> None:
-    app.extensions[EXTENSION] = connect(app.config)
+    client = app.extensions[EXTENSION] = connect(app.config)
+    app.extensions["checkout.reads"] = Reads(client)
     app.extensions["checkout.keys"] = Keys(app.config["REDIS_KEY_PREFIX"])
 
 
 def get_redis() -> Any:
     return current_app.extensions[EXTENSION]
+
+
+def get_reads() -> Reads:
+    return current_app.extensions["checkout.reads"]
 
 
 def get_keys() -> Keys:

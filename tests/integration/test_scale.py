@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+
+import pytest
+import redis
 from redis.crc import key_slot
 
-from app.storage import Keys
+from app.storage import Keys, Reads, connect
 from sandbox.stack import app_service, free_port
 from tests.conftest import Sandbox
 from tests.integration.conftest import Partner
@@ -34,3 +38,27 @@ def test_a_baskets_key_carries_its_hash_tag():
     keys = Keys("checkout")
     basket_id = "q0Zx-example-basket-id"
     assert key_slot(keys.basket(basket_id).encode()) == key_slot(basket_id.encode())
+
+
+def test_the_hot_read_path_answers_the_same_on_either_kind_of_redis(app_env):
+    """`storage.Reads` on a single server or, with the cluster suite, across slots."""
+    client = connect(
+        {
+            "REDIS_URL": app_env["CHECKOUT_REDIS_URL"],
+            "REDIS_CLUSTER": app_env["CHECKOUT_REDIS_CLUSTER"] == "true",
+            "REDIS_SOCKET_TIMEOUT": 2,
+        }
+    )
+    keys = Keys(f"test-scale-{uuid.uuid4().hex[:8]}")
+    session, basket = keys.signin("session-one"), keys.basket("basket-two")
+    client.set(session, b"signed in", ex=600)
+    client.set(basket, b"a basket", ex=600)
+    reads = Reads(client)
+    replies = reads.run(("GETEX", session, "EX", 30), ("GET", basket), ("GET", keys.basket("x")))
+    assert replies == [b"signed in", b"a basket", None]
+    assert 0 < client.ttl(session) <= 30
+    client.rpush(keys.signin("listed"), b"x")
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        reads.run(("GET", keys.signin("listed")), ("GET", basket))
+    assert reads.get(basket) == b"a basket"
+    client.close()

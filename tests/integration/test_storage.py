@@ -1,0 +1,99 @@
+"""`storage.Reads`, the hot path's read round trip, against a real Redis server.
+
+Single-server behaviour; `test_scale.py` checks the same replies on a Redis Cluster (in
+`make test-cluster`), where the client's own pipeline carries them.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from app.storage import Reads, connect
+
+
+@pytest.fixture
+def client(redis_url: str) -> Iterator[Any]:
+    client = connect({"REDIS_URL": redis_url, "REDIS_CLUSTER": False, "REDIS_SOCKET_TIMEOUT": 2})
+    yield client
+    client.close()
+
+
+def key(name: str) -> str:
+    return f"test-reads:{uuid.uuid4().hex}:{{{name}}}"
+
+
+def test_replies_come_in_the_order_the_commands_went(client):
+    first, second = key("a"), key("b")
+    client.set(first, b"one")
+    client.set(second, b"two")
+    reads = Reads(client)
+    assert reads.run(("GETEX", first, "EX", 60), ("GET", second), ("GET", key("none"))) == [
+        b"one",
+        b"two",
+        None,
+    ]
+    assert 0 < client.ttl(first) <= 60
+    assert reads.get(second) == b"two"
+
+
+def test_one_connection_serves_one_thread_round_trip_after_round_trip(client):
+    reads = Reads(client)
+    assert reads.run(("CLIENT", "ID")) == reads.run(("CLIENT", "ID"))
+    assert len(reads._idle) == 1
+
+
+def test_an_error_reply_leaves_no_reply_behind_for_the_next_read(client):
+    listed, plain = key("list"), key("plain")
+    client.rpush(listed, b"x")
+    client.set(plain, b"value")
+    reads = Reads(client)
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        reads.run(("GET", listed), ("GET", plain))
+    assert reads.get(plain) == b"value"
+
+
+def test_a_connection_the_server_dropped_is_opened_again_and_the_read_resent(client):
+    stored = key("dropped")
+    client.set(stored, b"still here")
+    reads = Reads(client)
+    [before] = reads.run(("CLIENT", "ID"))
+    client.client_kill_filter(_id=before)
+    assert reads.get(stored) == b"still here"
+    [after] = reads.run(("CLIENT", "ID"))
+    assert after != before
+
+
+def test_after_a_fork_the_parents_connections_are_not_used(client):
+    reads = Reads(client)
+    [parents] = reads.run(("CLIENT", "ID"))
+    reads._pid = -1  # as in a child of a fork: os.getpid() differs from the creator's
+    [childs] = reads.run(("CLIENT", "ID"))
+    assert childs != parents
+
+
+def test_threads_never_share_a_connection(client):
+    reads = Reads(client)
+    names = [key(f"t{n}") for n in range(8)]
+    for name in names:
+        client.set(name, name.encode())
+    wrong: list[bytes | None] = []
+
+    def read(name: str) -> None:
+        for _ in range(200):
+            got = reads.run(("GET", name), ("GET", names[0]))
+            if got != [name.encode(), names[0].encode()]:
+                wrong.append(got[0])
+
+    threads = [threading.Thread(target=read, args=(name,)) for name in names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wrong == []
+    assert 1 <= len(reads._idle) <= len(names)
