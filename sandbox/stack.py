@@ -208,12 +208,11 @@ def app_settings(sandbox_url: str, redis_url: str) -> dict[str, str]:
 
 
 def app_service(port: int, env: Mapping[str, str], *, workers: int = 0) -> Service:
-    """The app under gunicorn (`workers` > 0) or Flask's threaded development server."""
+    """The app under gunicorn with the production settings (`workers` > 0), or under
+    Flask's threaded development server."""
     if workers:
-        command = [
-            sys.executable, "-m", "gunicorn", "wsgi:app",
-            "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-        ]  # fmt: skip
+        command = [sys.executable, "-m", "gunicorn", "-c", "python:app.gunicorn_config", "wsgi:app"]
+        env = {**env, "CHECKOUT_BIND": f"127.0.0.1:{port}", "CHECKOUT_WORKERS": str(workers)}
     else:
         command = [
             sys.executable, "-m", "flask", "--app", "wsgi", "run",

@@ -15,7 +15,8 @@ from tests.integration.conftest import Partner
 
 
 def test_a_basket_walks_across_two_app_instances(app_server, app_env, sandbox: Sandbox):
-    second = app_service(free_port(), app_env).start(quiet=True)
+    """The second instance runs as in production: gunicorn, its settings, two workers."""
+    second = app_service(free_port(), app_env, workers=2).start(quiet=True)
     try:
         on_first = Partner(app_server.url, sandbox.token("alice"))
         on_second = Partner(second.url, on_first.token)
