@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Parallel test workers; the e2e and integration suites each start their own stack per worker.
 WORKERS ?= 2
 
-.PHONY: run test test-unit test-integration test-cluster test-e2e lint install browser bench bench-layers bench-ablate clean
+.PHONY: run test test-unit test-integration test-cluster test-e2e lint install browser bench bench-layers bench-ablate bench-compare clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,11 @@ bench-layers: $(VENV)/.bench
 bench-ablate: $(VENV)/.bench
 	@command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk"; exit 1; }
 	$(PY) -m tests.bench.under_load
+
+## This working tree against BASE (a git revision; default HEAD), both under load at once (~3 min).
+bench-compare: $(VENV)/.bench
+	@command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk"; exit 1; }
+	BASE=$(BASE) $(PY) -m tests.bench.compare
 
 $(VENV)/.bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[dev,bench]'

@@ -1,0 +1,126 @@
+"""`make bench-compare BASE=<rev>`: this working tree against another revision, under the
+same load at the same moment.
+
+`make bench` measures each scenario in rounds against the floor; on a shared machine the
+speed drifts between rounds by more than most single changes are worth (10 % from one
+round to the next is common here). This tool serves both builds side by side (gunicorn
+with the committed settings, 2 sync workers each, one Redis and sandbox) and drives them
+with two wrk processes started together, run after run: both see the same machine, so
+the drift cancels and the ratio of their throughputs is paired. Prints each run and the
+median ratio of throughput and of gunicorn CPU per request, this tree over BASE.
+
+How far to trust it, measured here: a revision against itself gave medians of 1.007
+(GET) and 1.004 (PUT) over 8 runs, but single runs spread over ±7 %, and the median of
+the same comparison run twice moved by up to 4 %. Read a median within ±4 % as no
+difference; run it twice before believing a small one.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+from sandbox.stack import ROOT, Service, free_port
+from tests.bench.run import (
+    BASKET,
+    Stack,
+    gunicorn,
+    signed_in_page_cookies,
+    wrk,
+)
+from tests.bench.under_load import cpu_seconds
+
+RUNS = int(os.environ.get("BENCH_RUNS", "8"))
+SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
+SCENARIOS = os.environ.get("BENCH_SCENARIOS", "get,page,put").split(",")
+
+
+def served(stack: Stack, tree: Path) -> Service:
+    """The app of `tree` (its `app` package first on the path), as `make bench` serves it."""
+    env = {**stack.env, "PYTHONPATH": str(tree)}
+    options = ("--chdir", str(tree), "--max-requests", "0")
+    return stack._start(gunicorn(tree.name, "wsgi:app", free_port(), env, "/healthz", *options))
+
+
+def _drive(
+    rows: list[dict[str, float]], i: int, url: str, script: str, env: dict[str, str]
+) -> None:
+    rows[i] = wrk(url, script, env, SECONDS, connections=8)
+
+
+def compare(stack: Stack, here: Service, base: Service, scenario: str) -> None:
+    alice = stack.token("alice")
+    if scenario == "get":
+        path, script = BASKET, "get.lua"
+        envs = [{"BENCH_TOKEN": alice, "BENCH_COOKIE": stack.basket_cookie(alice)}] * 2
+    elif scenario == "page":
+        path, script = "/basket", "page.lua"
+        envs = [{"BENCH_COOKIE": signed_in_page_cookies(stack) or ""}] * 2
+    else:  # each build changes baskets of its own
+        path, script = BASKET, "put.lua"
+        envs = [
+            {
+                "BENCH_TOKEN": alice,
+                "BENCH_COOKIES": "|".join(stack.basket_cookie(alice) for _ in range(16)),
+            }
+            for _ in range(2)
+        ]
+    services = (here, base)
+    for service, env in zip(services, envs, strict=True):
+        wrk(service.url + path, script, env, 2)  # warm up
+    speed, cpu = [], []
+    print(f"\n{scenario}: req/s and CPU µs per request, this tree | {base.name}")
+    for _ in range(RUNS):
+        rows: list[dict[str, float]] = [{}, {}]
+        used = [cpu_seconds(s.process.pid) for s in services]
+        drivers = [
+            threading.Thread(target=_drive, args=(rows, i, services[i].url + path, script, envs[i]))
+            for i in (0, 1)
+        ]
+        for driver in drivers:
+            driver.start()
+        for driver in drivers:
+            driver.join()
+        per_request = [
+            (cpu_seconds(s.process.pid) - u) / (row["rps"] * SECONDS) * 1e6
+            for s, u, row in zip(services, used, rows, strict=True)
+        ]
+        assert rows[0]["non_2xx"] == rows[1]["non_2xx"] == 0, f"{scenario}: errors"
+        speed.append(rows[0]["rps"] / rows[1]["rps"])
+        cpu.append(per_request[0] / per_request[1])
+        print(
+            f"  {rows[0]['rps']:7.0f} {per_request[0]:6.0f} | "
+            f"{rows[1]['rps']:7.0f} {per_request[1]:6.0f}   ratio {speed[-1]:.3f}"
+        )
+    print(
+        f"{scenario}: throughput this/base median {statistics.median(speed):.3f} "
+        f"(runs {min(speed):.3f}-{max(speed):.3f}); "
+        f"CPU per request this/base median {statistics.median(cpu):.3f}"
+    )
+
+
+def main() -> int:
+    rev = os.environ.get("BASE") or "HEAD"
+    with tempfile.TemporaryDirectory(prefix="bench-base-") as scratch:
+        tree = Path(scratch) / rev.replace("/", "-")
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", "--quiet", str(tree), rev], cwd=ROOT, check=True
+        )
+        try:
+            with Stack() as stack:
+                here, base = served(stack, ROOT), served(stack, tree)
+                base.name = rev
+                for scenario in SCENARIOS:
+                    compare(stack, here, base, scenario)
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
