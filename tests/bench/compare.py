@@ -10,9 +10,10 @@ the drift cancels and the ratio of their throughputs is paired. Prints each run 
 median ratio of throughput and of gunicorn CPU per request, this tree over BASE.
 
 How far to trust it, measured here: a revision against itself gave medians of 1.007
-(GET) and 1.004 (PUT) over 8 runs, but single runs spread over ±7 %, and the median of
-the same comparison run twice moved by up to 4 %. Read a median within ±4 % as no
-difference; run it twice before believing a small one.
+(GET) and 1.004 (PUT) over 8 runs, but single GET runs spread over ±7 %, and the same
+small change compared twice gave GET medians of 1.044 and 0.950. PUT, which waits on the
+sandbox, is steadier (runs within ±3 %). Read a GET or page median within ±5 % as no
+difference, and run a comparison twice before believing any result under 10 %.
 """
 
 from __future__ import annotations
