@@ -52,8 +52,9 @@ class Reads:
 
     Every page view and every `GET` reads its basket (a page its sign-in session too).
     Through the client, redis-py's layers around one GET (pool checkout with a poll of the
-    socket, retry closure, metrics hooks, deprecation checks, pool release) cost as much
-    CPU as the rest of our GET handler's own work; here the commands go straight to a
+    socket, retry closure, metrics hooks, deprecation checks, pool release) cost an
+    eighth of a GET's CPU in process (under load the gain is a few percent at most, less
+    than `make bench-compare` resolves); here the commands go straight to a
     redis-py `Connection` kept in a list of idle ones (taking and returning one is atomic
     under the GIL, so threads never share one). The connection brings the client's
     settings: timeouts, health checks and the `Retry` policy, used the way the client
