@@ -118,13 +118,11 @@ class RedisSessionInterface(SessionInterface):
         """
         keys = get_keys()
         ttl = int(app.config["SESSION_TTL_SECONDS"])
+        commands: list[tuple[Any, ...]] = [("GETEX", keys.signin(sid), "EX", ttl)]
         basket_id = landing.read_basket_id() if request.method == "GET" else None
         if basket_id:
-            results = get_reads().run(
-                ("GETEX", keys.signin(sid), "EX", ttl), ("GET", keys.basket(basket_id))
-            )
-        else:
-            results = get_reads().run(("GETEX", keys.signin(sid), "EX", ttl))
+            commands.append(("GET", keys.basket(basket_id)))
+        results = get_reads().run(*commands)
         if basket_id:
             g.prefetched_basket = Prefetched(basket_id, results[1])
         return results[0]
