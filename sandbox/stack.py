@@ -211,14 +211,30 @@ def app_service(port: int, env: Mapping[str, str], *, workers: int = 0) -> Servi
     """The app under gunicorn with the production settings (`workers` > 0), or under
     Flask's threaded development server."""
     if workers:
-        command = [sys.executable, "-m", "gunicorn", "-c", "python:app.gunicorn_config", "wsgi:app"]
-        env = {**env, "CHECKOUT_BIND": f"127.0.0.1:{port}", "CHECKOUT_WORKERS": str(workers)}
-    else:
-        command = [
-            sys.executable, "-m", "flask", "--app", "wsgi", "run",
-            "--host", "127.0.0.1", "--port", str(port), "--no-reload", "--no-debugger",
-        ]  # fmt: skip
+        return gunicorn_service("app", "wsgi:app", port, env, "/healthz", workers=workers)
+    command = [
+        sys.executable, "-m", "flask", "--app", "wsgi", "run",
+        "--host", "127.0.0.1", "--port", str(port), "--no-reload", "--no-debugger",
+    ]  # fmt: skip
     return Service("app", command, port, "/healthz", env)
+
+
+def gunicorn_service(
+    name: str,
+    target: str,
+    port: int,
+    env: Mapping[str, str],
+    health: str,
+    *options: str,
+    workers: int = 2,
+) -> Service:
+    """The WSGI app `target` under gunicorn with the production settings
+    (app/gunicorn_config.py); `options` go on gunicorn's command line."""
+    command = [
+        sys.executable, "-m", "gunicorn", "-c", "python:app.gunicorn_config", *options, target
+    ]  # fmt: skip
+    env = {**env, "CHECKOUT_BIND": f"127.0.0.1:{port}", "CHECKOUT_WORKERS": str(workers)}
+    return Service(name, command, port, health, env)
 
 
 def _redis_ping(port: int) -> bool:

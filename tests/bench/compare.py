@@ -26,11 +26,10 @@ import tempfile
 import threading
 from pathlib import Path
 
-from sandbox.stack import ROOT, Service, free_port
+from sandbox.stack import ROOT, Service, free_port, gunicorn_service
 from tests.bench.run import (
     BASKET,
     Stack,
-    gunicorn,
     signed_in_page_cookies,
     wrk,
 )
@@ -45,7 +44,9 @@ def served(stack: Stack, tree: Path) -> Service:
     """The app of `tree` (its `app` package first on the path), as `make bench` serves it."""
     env = {**stack.env, "PYTHONPATH": str(tree)}
     options = ("--chdir", str(tree), "--max-requests", "0")
-    return stack._start(gunicorn(tree.name, "wsgi:app", free_port(), env, "/healthz", *options))
+    return stack._start(
+        gunicorn_service(tree.name, "wsgi:app", free_port(), env, "/healthz", *options)
+    )
 
 
 def _drive(

@@ -35,6 +35,7 @@ from sandbox.stack import (
     Service,
     app_settings,
     free_port,
+    gunicorn_service,
     sandbox_service,
 )
 
@@ -48,16 +49,6 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 CONNECTIONS = 16
 BASKET = "/api/v1/checkout/basket"
 TARGETS = {"basket page": 0.40, "GET basket": 0.55, "PUT add offer": 0.10}
-
-
-def gunicorn(
-    name: str, target: str, port: int, env: dict[str, str], health: str, *options: str
-) -> Service:
-    command = [
-        sys.executable, "-m", "gunicorn", "-c", "python:app.gunicorn_config", *options, target
-    ]  # fmt: skip
-    env = {**env, "CHECKOUT_BIND": f"127.0.0.1:{port}", "CHECKOUT_WORKERS": "2"}
-    return Service(name, command, port, health, env)
 
 
 def wrk(
@@ -113,13 +104,17 @@ class Stack:
             "CHECKOUT_RATE_LIMIT_CREATE": "100000000/60",
             "CHECKOUT_RATE_LIMIT_UPDATE": "100000000/60",
         }
-        self.app = self._start(gunicorn("app", "wsgi:app", free_port(), self.env, "/healthz"))
+        self.app = self._start(
+            gunicorn_service("app", "wsgi:app", free_port(), self.env, "/healthz")
+        )
         self.floor = self._start(
-            gunicorn("floor", "tests.bench.floor:app", free_port(), {}, "/hello")
+            gunicorn_service("floor", "tests.bench.floor:app", free_port(), {}, "/hello")
         )
         standin_env = {"BENCH_STANDIN_REDIS": url}
         self.standin = self._start(
-            gunicorn("stand-in", "tests.bench.standin:app", free_port(), standin_env, "/page")
+            gunicorn_service(
+                "stand-in", "tests.bench.standin:app", free_port(), standin_env, "/page"
+            )
         )
         return self
 

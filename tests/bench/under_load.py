@@ -15,8 +15,8 @@ import statistics
 import sys
 from pathlib import Path
 
-from sandbox.stack import Service, free_port
-from tests.bench.run import BASKET, SECONDS, Stack, gunicorn, signed_in_page_cookies, wrk
+from sandbox.stack import Service, free_port, gunicorn_service
+from tests.bench.run import BASKET, SECONDS, Stack, signed_in_page_cookies, wrk
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 VARIANTS = {
@@ -28,7 +28,9 @@ VARIANTS = {
 def served(stack: Stack, ablate: str) -> Service:
     env = {**stack.env, "BENCH_ABLATE": ablate}
     name, target = ablate or "as it is", "tests.bench.ablated:build()"
-    return stack._start(gunicorn(name, target, free_port(), env, "/healthz", "--max-requests", "0"))
+    return stack._start(
+        gunicorn_service(name, target, free_port(), env, "/healthz", "--max-requests", "0")
+    )
 
 
 def cpu_seconds(pid: int) -> float:
