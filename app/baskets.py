@@ -170,12 +170,11 @@ def _stored(raw: bytes | None) -> Basket | None:
 
 
 class BasketStore:
-    def __init__(self, redis: Any, keys: Keys, ttl_seconds: int, reads: Reads) -> None:
-        self.redis = redis
+    def __init__(self, reads: Reads, keys: Keys, ttl_seconds: int) -> None:
         self.reads = reads
         self.keys = keys
         self.ttl = int(ttl_seconds)
-        self._cas = redis.register_script(_CAS)
+        self._cas = reads.client.register_script(_CAS)
 
     def get(self, basket_id: str) -> Basket | None:
         return _stored(self.reads.get(self.keys.basket(basket_id)))
