@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask
 
-from . import api, config, errors, health, middleware, services, sessions, signin, views
+from . import api, config, errors, health, landing, middleware, services, sessions, signin, views
 from .extensions import csrf
 from .fastjson import OrjsonProvider
 
@@ -36,6 +36,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     middleware.init_app(app)
     services.init_app(app)
+    landing.init_app(app)
     sessions.init_app(app)
     csrf.init_app(app)
     app.register_blueprint(api.bp)

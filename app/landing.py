@@ -7,49 +7,48 @@ from __future__ import annotations
 
 import time
 
-from flask import current_app, g, request
-from itsdangerous import BadData, TimestampSigner
+from flask import Flask, current_app, g, request
 from werkzeug.wrappers import Response
 
+from .cookies import SignedValue, from_header
+
 _SALT = "checkout.landing-state"
+_EXTENSION = "checkout.landing"
 # The cookie lives two basket TTLs (see `renew`); the basket's own TTL in Redis decides.
 _MAX_AGE_FACTOR = 2
 
 
-def _signer() -> TimestampSigner:
-    """One per app. The value is the bare basket id (URL-safe already), signed with the
-    time: no JSON or base64 around it, which halves the cost of reading it."""
-    signer = current_app.extensions.get("checkout.landing")
-    if signer is None:
-        signer = TimestampSigner(current_app.config["SECRET_KEY"], salt=_SALT)
-        current_app.extensions["checkout.landing"] = signer
-    return signer
+class LandingCookie:
+    """The cookie's settings, read once per app. The value is the bare basket id
+    (URL-safe already), signed with the time: no JSON or base64 around it."""
+
+    def __init__(self, app: Flask) -> None:
+        self.name = str(app.config["LANDING_COOKIE_NAME"])
+        self.ttl = int(app.config["BASKET_TTL_SECONDS"])
+        self.max_age = self.ttl * _MAX_AGE_FACTOR
+        self.secure = bool(app.config["SESSION_COOKIE_SECURE"])
+        self.signed = SignedValue(str(app.config["SECRET_KEY"]), _SALT, timed=True, max_length=512)
 
 
-def _max_age() -> int:
-    return int(current_app.config["BASKET_TTL_SECONDS"]) * _MAX_AGE_FACTOR
+def init_app(app: Flask) -> None:
+    app.extensions[_EXTENSION] = LandingCookie(app)
+
+
+def _cookie() -> LandingCookie:
+    cookie: LandingCookie = current_app.extensions[_EXTENSION]
+    return cookie
 
 
 def read_basket_id() -> str | None:
-    """The basket id from the request's cookie; unsigned once per request."""
-    if "landing_basket_id" not in g:
-        g.landing_basket_id, g.landing_signed_at = _unsign()
-    return g.landing_basket_id
-
-
-def _unsign() -> tuple[str | None, float | None]:
-    """The basket id and when its cookie was signed; (None, None) for no basket."""
-    raw = request.cookies.get(current_app.config["LANDING_COOKIE_NAME"])
-    if not raw or len(raw) > 512:
-        return None, None
-    try:
-        value, signed_at = _signer().unsign(raw, max_age=_max_age(), return_timestamp=True)
-        basket_id = value.decode()
-    except (BadData, UnicodeDecodeError):
-        return None, None
-    if not 0 < len(basket_id) <= 64:
-        return None, None
-    return basket_id, signed_at.timestamp()
+    """The basket id from the request's cookie; checked once per request."""
+    found = g.get("landing")
+    if found is None:
+        cookie = _cookie()
+        found = g.landing = cookie.signed.unsign(
+            from_header(request.environ, cookie.name), cookie.max_age
+        ) or ("", 0)
+    basket_id = found[0]
+    return basket_id if 0 < len(basket_id) <= 64 else None
 
 
 def renew(response: Response, basket_id: str) -> None:
@@ -59,29 +58,27 @@ def renew(response: Response, basket_id: str) -> None:
     again once it is past half its life is enough; signing it on every change was a
     twentieth of a PUT's CPU.
     """
-    signed_at = g.get("landing_signed_at") if read_basket_id() == basket_id else None
-    ttl = int(current_app.config["BASKET_TTL_SECONDS"])
-    if signed_at is None or time.time() - signed_at > ttl:
+    ttl = _cookie().ttl
+    signed_at = g.landing[1] if read_basket_id() == basket_id else 0
+    if time.time() - signed_at > ttl:
         issue(response, basket_id)
 
 
 def issue(response: Response, basket_id: str) -> None:
+    cookie = _cookie()
     response.set_cookie(
-        current_app.config["LANDING_COOKIE_NAME"],
-        _signer().sign(basket_id).decode(),
-        max_age=_max_age(),
+        cookie.name,
+        cookie.signed.sign(basket_id),
+        max_age=cookie.max_age,
         httponly=True,
         samesite="Lax",
-        secure=current_app.config["SESSION_COOKIE_SECURE"],
+        secure=cookie.secure,
         path="/",
     )
 
 
 def clear(response: Response) -> None:
+    cookie = _cookie()
     response.delete_cookie(
-        current_app.config["LANDING_COOKIE_NAME"],
-        path="/",
-        httponly=True,
-        samesite="Lax",
-        secure=current_app.config["SESSION_COOKIE_SECURE"],
+        cookie.name, path="/", httponly=True, samesite="Lax", secure=cookie.secure
     )

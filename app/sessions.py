@@ -17,11 +17,11 @@ import redis
 from flask import Flask, Request, Response, g, session
 from flask.json.tag import TaggedJSONSerializer
 from flask.sessions import SessionInterface, SessionMixin
-from itsdangerous import BadSignature, Signer
 from werkzeug.datastructures import CallbackDict
 
 from . import landing
 from .baskets import Prefetched
+from .cookies import SignedValue, from_header
 from .errors import ServiceUnavailable
 from .storage import get_keys, get_reads, get_redis
 
@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 # The landing link's subscription, offer, tracking and referrer, kept from the first touch.
 FIRST_TOUCH = "first_touch"
 _SALT = "checkout.session"
+_EXTENSION = "checkout.session_id"
 _MAX_COOKIE = 256
 # Requests that never need a browser session: no Redis round trip for them.
 _SESSIONLESS = ("/static/", "/api/", "/healthz", "/readyz", "/favicon.ico")
@@ -37,6 +38,9 @@ _SESSIONLESS = ("/static/", "/api/", "/healthz", "/readyz", "/favicon.ico")
 
 def init_app(app: Flask) -> None:
     app.session_interface = RedisSessionInterface()
+    app.extensions[_EXTENSION] = SignedValue(
+        str(app.secret_key), _SALT, timed=False, max_length=_MAX_COOKIE
+    )
 
     @app.before_request
     def session_store_down() -> None:
@@ -77,25 +81,19 @@ class RedisSession(CallbackDict[str, Any], SessionMixin):
 class RedisSessionInterface(SessionInterface):
     serializer = TaggedJSONSerializer()
 
-    def _signer(self, app: Flask) -> Signer:
-        signer = app.extensions.get("checkout.session_signer")
-        if signer is None:  # one per app: its key is derived when it is built
-            signer = app.extensions["checkout.session_signer"] = Signer(
-                str(app.secret_key), salt=_SALT
-            )
-        return signer
+    @staticmethod
+    def _signed(app: Flask) -> SignedValue:
+        signed: SignedValue = app.extensions[_EXTENSION]
+        return signed
 
     def open_session(self, app: Flask, request: Request) -> RedisSession | None:
         if request.path.startswith(_SESSIONLESS):
             return None  # Flask's NullSession: readable, refuses writes
-        raw = request.cookies.get(self.get_cookie_name(app), "")
-        if raw and len(raw) <= _MAX_COOKIE:
+        found = self._signed(app).unsign(from_header(request.environ, self.get_cookie_name(app)))
+        if found is not None:
+            sid = found[0]
             try:
-                sid = self._signer(app).unsign(raw).decode()
-            except BadSignature:
-                sid = ""
-            try:
-                stored = self._read(app, sid, request) if sid else None
+                stored = self._read(app, sid, request)
             except redis.RedisError as exc:
                 log.warning("session store unavailable: %s", type(exc).__name__)
                 g.session_unavailable = True
@@ -156,7 +154,7 @@ class RedisSessionInterface(SessionInterface):
         # A browser-session cookie: Redis's TTL decides when the session ends.
         response.set_cookie(
             name,
-            self._signer(app).sign(session.sid).decode(),
+            self._signed(app).sign(session.sid),
             path=path,
             secure=secure,
             httponly=True,

@@ -4,7 +4,7 @@ Each entry of `STAND_INS` names an attribute and makes what stands in for it:
 
 - `redis-read`: a GET's basket read is answered from memory after the first
 - `render`: the basket page's HTML is rendered once and reused
-- `landing-cookie`: the landing cookie's signature is checked once per value
+- `signed-cookies`: a signed cookie's signature is checked once per value
 - `access-log`: no access-log line
 
 `make bench-layers` swaps them in and out in process; `make bench-ablate` serves
@@ -18,9 +18,9 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask
 
-from app import baskets, create_app, fastjson, landing, views
+from app import baskets, cookies, create_app, fastjson, views
 
 
 def read_from_memory() -> Callable[[baskets.BasketStore, str], dict[str, Any] | None]:
@@ -47,15 +47,16 @@ def render_once() -> Callable[..., str]:
     return render_template
 
 
-def check_landing_once() -> Callable[[], tuple[str | None, float | None]]:
-    original = landing._unsign
-    known: dict[str, tuple[str | None, float | None]] = {}
+def check_cookies_once() -> Callable[..., tuple[str, int] | None]:
+    original = cookies.SignedValue.unsign
+    known: dict[tuple[int, str | None], tuple[str, int] | None] = {}
 
-    def unsign() -> tuple[str | None, float | None]:
-        raw = request.cookies.get("landing_state", "")
-        if raw not in known:
-            known[raw] = original()
-        return known[raw]
+    def unsign(
+        self: cookies.SignedValue, signed: str | None, max_age: float | None = None
+    ) -> tuple[str, int] | None:
+        if (id(self), signed) not in known:
+            known[id(self), signed] = original(self, signed, max_age)
+        return known[id(self), signed]
 
     return unsign
 
@@ -63,7 +64,7 @@ def check_landing_once() -> Callable[[], tuple[str | None, float | None]]:
 STAND_INS: dict[str, tuple[Any, str, Callable[[], Any]]] = {
     "redis-read": (baskets.BasketStore, "get_data", read_from_memory),
     "render": (views, "render_template", render_once),
-    "landing-cookie": (landing, "_unsign", check_landing_once),
+    "signed-cookies": (cookies.SignedValue, "unsign", check_cookies_once),
     "access-log": (logging.getLogger("checkout.access"), "disabled", lambda: True),
 }
 

@@ -20,8 +20,8 @@ from tests.bench.run import BASKET, SECONDS, Stack, signed_in_page_cookies, wrk
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 VARIANTS = {
-    "GET basket": ["", "redis-read", "landing-cookie", "access-log"],
-    "basket page": ["", "render", "landing-cookie", "access-log"],
+    "GET basket": ["", "redis-read", "signed-cookies", "access-log"],
+    "basket page": ["", "render", "signed-cookies", "access-log"],
 }
 
 
