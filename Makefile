@@ -61,7 +61,7 @@ bench: $(VENV)/.bench
 bench-layers: $(VENV)/.bench
 	$(PY) -m tests.bench.layers
 
-## What each part of GET and the page costs under load, by taking it away (~4 min).
+## What each part of GET, the page and PUT costs under load, by taking it away (~6 min).
 bench-ablate: $(VENV)/.bench
 	@command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk"; exit 1; }
 	$(PY) -m tests.bench.under_load

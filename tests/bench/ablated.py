@@ -6,6 +6,8 @@ Each entry of `STAND_INS` names an attribute and makes what stands in for it:
 - `render`: the basket page's HTML is rendered once and reused
 - `signed-cookies`: a signed cookie's signature is checked once per value
 - `access-log`: no access-log line
+- `siteverify`: a PUT's reCAPTCHA token is claimed but not sent to siteverify
+- `quote`: the backend's quote for the same choices is asked once and remembered
 
 `make bench-layers` swaps them in and out in process; `make bench-ablate` serves
 `build()` under gunicorn with the ones `BENCH_ABLATE` names (comma-separated).
@@ -20,7 +22,7 @@ from typing import Any
 
 from flask import Flask
 
-from app import baskets, cookies, create_app, fastjson, views
+from app import backend, baskets, cookies, create_app, fastjson, models, recaptcha, views
 
 
 def read_from_memory() -> Callable[[baskets.BasketStore, str], dict[str, Any] | None]:
@@ -61,11 +63,37 @@ def check_cookies_once() -> Callable[..., tuple[str, int] | None]:
     return unsign
 
 
+def skip_siteverify() -> Callable[..., None]:
+    def verify(
+        self: recaptcha.RecaptchaVerifier, token: str | None, remote_ip: str | None, **_: Any
+    ) -> None:
+        return None
+
+    return verify
+
+
+def quote_from_memory() -> Callable[..., models.Quote]:
+    original = backend.SubscriptionClient.quote
+    known: dict[tuple[str, tuple[str, ...], tuple[str, ...]], models.Quote] = {}
+
+    def quote(
+        self: backend.SubscriptionClient, subscription_id: str, add: Any, remove: Any
+    ) -> models.Quote:
+        key = (subscription_id, tuple(add), tuple(remove))
+        if key not in known:
+            known[key] = original(self, subscription_id, add, remove)
+        return known[key]
+
+    return quote
+
+
 STAND_INS: dict[str, tuple[Any, str, Callable[[], Any]]] = {
     "redis-read": (baskets.BasketStore, "get_data", read_from_memory),
     "render": (views, "render_template", render_once),
     "signed-cookies": (cookies.SignedValue, "unsign", check_cookies_once),
     "access-log": (logging.getLogger("checkout.access"), "disabled", lambda: True),
+    "siteverify": (recaptcha.RecaptchaVerifier, "verify", skip_siteverify),
+    "quote": (backend.SubscriptionClient, "quote", quote_from_memory),
 }
 
 
