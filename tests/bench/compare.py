@@ -27,12 +27,7 @@ import threading
 from pathlib import Path
 
 from sandbox.stack import ROOT, Service, free_port, gunicorn_service
-from tests.bench.run import (
-    BASKET,
-    Stack,
-    signed_in_page_cookies,
-    wrk,
-)
+from tests.bench.run import Stack, drive, wrk
 from tests.bench.under_load import cpu_seconds
 
 RUNS = int(os.environ.get("BENCH_RUNS", "8"))
@@ -57,21 +52,11 @@ def _drive(
 
 def compare(stack: Stack, here: Service, base: Service, scenario: str) -> None:
     alice = stack.token("alice")
-    if scenario == "get":
-        path, script = BASKET, "get.lua"
-        envs = [{"BENCH_TOKEN": alice, "BENCH_COOKIE": stack.basket_cookie(alice)}] * 2
-    elif scenario == "page":
-        path, script = "/basket", "page.lua"
-        envs = [{"BENCH_COOKIE": signed_in_page_cookies(stack) or ""}] * 2
-    else:  # each build changes baskets of its own
-        path, script = BASKET, "put.lua"
-        envs = [
-            {
-                "BENCH_TOKEN": alice,
-                "BENCH_COOKIES": "|".join(stack.basket_cookie(alice) for _ in range(16)),
-            }
-            for _ in range(2)
-        ]
+    name = {"get": "GET basket", "page": "basket page", "put": "PUT add offer"}[scenario]
+    path, script, env = drive(stack, name, alice, baskets=16)
+    # Each build changes baskets of its own; the reads share theirs.
+    base_env = drive(stack, name, alice, baskets=16)[2] if scenario == "put" else env
+    envs = [env, base_env]
     services = (here, base)
     for service, env in zip(services, envs, strict=True):
         wrk(service.url + path, script, env, 2)  # warm up

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from sandbox.stack import Service, free_port, gunicorn_service
-from tests.bench.run import BASKET, SECONDS, Stack, signed_in_page_cookies, wrk
+from tests.bench.run import SECONDS, Stack, drive, wrk
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 # The floor answering the scenario's own request (its headers: a token, cookies): what
@@ -55,15 +55,7 @@ def cpu_seconds(pid: int) -> float:
 def main() -> int:
     with Stack() as stack:
         alice = stack.token("alice")
-        page_cookie = signed_in_page_cookies(stack) or ""
-        put_cookies = "|".join(stack.basket_cookie(alice) for _ in range(32))
-        targets = {
-            "GET basket": (BASKET, "get.lua",
-                           {"BENCH_TOKEN": alice, "BENCH_COOKIE": stack.basket_cookie(alice)}),
-            "basket page": ("/basket", "page.lua", {"BENCH_COOKIE": page_cookie}),
-            "PUT add offer": (BASKET, "put.lua",
-                              {"BENCH_TOKEN": alice, "BENCH_COOKIES": put_cookies}),
-        }  # fmt: skip
+        targets = {scenario: drive(stack, scenario, alice) for scenario in VARIANTS}
         floor_url = stack.floor.url + "/hello"
         assert stack.sandbox.process is not None
         sandbox_pid = stack.sandbox.process.pid
