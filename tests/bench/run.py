@@ -38,6 +38,8 @@ from sandbox.stack import (
     gunicorn_service,
     sandbox_service,
 )
+from tests.conftest import recaptcha_token
+from tests.journey import signed_in_browser
 
 BENCH = Path(__file__).resolve().parent
 SECONDS = int(os.environ.get("BENCH_SECONDS", "4"))
@@ -147,10 +149,6 @@ class Stack:
         return f"landing_state={response.cookies['landing_state']}"
 
 
-def recaptcha_token() -> str:
-    return f"pass-{uuid.uuid4().hex}"
-
-
 def drive(
     stack: Stack, scenario: str, token: str, baskets: int = 32
 ) -> tuple[str, str, dict[str, str]]:
@@ -179,40 +177,6 @@ def signed_in_page_cookies(stack: Stack) -> str | None:
         return None
     jar = http.cookies.get_dict(domain="127.0.0.1") or http.cookies.get_dict()
     return "; ".join(f"{k}={v}" for k, v in jar.items())
-
-
-def signed_in_browser(app_url: str) -> requests.Session | None:
-    """Walk the browser journey with requests: landing, bot check, sign-in, basket."""
-    http = requests.Session()
-    start = http.get(app_url + "/start?subscription=SUB-1001&offer=OFFER-SPORTS", timeout=10)
-    if start.status_code != 200:
-        return None
-    form = form_of(start.text)
-    if form is None:
-        return None
-    action, fields = form
-    fields["g-recaptcha-response"] = fields["recaptcha_token"] = recaptcha_token()
-    signin = http.post(requests.compat.urljoin(start.url, action), data=fields, timeout=10)
-    login = form_of(signin.text)
-    if login is None:
-        return None
-    action, fields = login
-    fields["customer"] = "alice"
-    basket = http.post(requests.compat.urljoin(signin.url, action), data=fields, timeout=10)
-    if basket.status_code != 200 or "/basket" not in basket.url:
-        return None
-    return http
-
-
-def form_of(html: str) -> tuple[str, dict[str, str]] | None:
-    """The first POST form of a page: its action and its named inputs with values."""
-    for attributes, body in re.findall(r"<form\b([^>]*)>(.*?)</form>", html, re.S | re.I):
-        if 'method="post"' not in attributes.lower():
-            continue
-        action = re.search(r'action="([^"]*)"', attributes)
-        fields = dict(re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', body))
-        return (action.group(1) if action else "").replace("&amp;", "&"), fields
-    return None
 
 
 # -- round trips, counted in-process on the real code path ---------------------------------

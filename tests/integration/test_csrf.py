@@ -9,8 +9,8 @@ import pytest
 import requests
 
 from sandbox.stack import Service
-from tests.bench.run import form_of, recaptcha_token, signed_in_browser
-from tests.conftest import Sandbox
+from tests.conftest import Sandbox, recaptcha_token
+from tests.journey import form_of, signed_in_browser
 
 pytestmark = pytest.mark.integration
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')

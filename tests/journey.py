@@ -1,0 +1,44 @@
+"""The browser journey walked over plain HTTP, up to the basket page: for integration tests
+that need a signed-in browser without a browser, and for the bench's page scenario."""
+
+from __future__ import annotations
+
+import re
+
+import requests
+
+from tests.conftest import recaptcha_token
+
+
+def signed_in_browser(app_url: str) -> requests.Session | None:
+    """Walk the browser journey with requests: landing, bot check, sign-in, basket."""
+    http = requests.Session()
+    start = http.get(app_url + "/start?subscription=SUB-1001&offer=OFFER-SPORTS", timeout=10)
+    if start.status_code != 200:
+        return None
+    form = form_of(start.text)
+    if form is None:
+        return None
+    action, fields = form
+    fields["g-recaptcha-response"] = fields["recaptcha_token"] = recaptcha_token()
+    signin = http.post(requests.compat.urljoin(start.url, action), data=fields, timeout=10)
+    login = form_of(signin.text)
+    if login is None:
+        return None
+    action, fields = login
+    fields["customer"] = "alice"
+    basket = http.post(requests.compat.urljoin(signin.url, action), data=fields, timeout=10)
+    if basket.status_code != 200 or "/basket" not in basket.url:
+        return None
+    return http
+
+
+def form_of(html: str) -> tuple[str, dict[str, str]] | None:
+    """The first POST form of a page: its action and its named inputs with values."""
+    for attributes, body in re.findall(r"<form\b([^>]*)>(.*?)</form>", html, re.S | re.I):
+        if 'method="post"' not in attributes.lower():
+            continue
+        action = re.search(r'action="([^"]*)"', attributes)
+        fields = dict(re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', body))
+        return (action.group(1) if action else "").replace("&amp;", "&"), fields
+    return None
