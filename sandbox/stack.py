@@ -164,6 +164,11 @@ class Service:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def pid(self) -> int:
+        assert self.process is not None, f"{self.name} is not running"
+        return self.process.pid
+
     def start(self, quiet: bool = False, log_path: Path | None = None) -> Service:
         """Start and wait until healthy; output to the terminal, nowhere, or `log_path`."""
         output: Any = subprocess.DEVNULL if quiet else None

@@ -64,7 +64,7 @@ def compare(stack: Stack, here: Service, base: Service, scenario: str) -> None:
     print(f"\n{scenario}: req/s and CPU µs per request, this tree | {base.name}")
     for _ in range(RUNS):
         rows: list[dict[str, float]] = [{}, {}]
-        used = [cpu_seconds(s.process.pid) for s in services]
+        used = [cpu_seconds(s.pid) for s in services]
         drivers = [
             threading.Thread(target=_drive, args=(rows, i, services[i].url + path, script, envs[i]))
             for i in (0, 1)
@@ -74,7 +74,7 @@ def compare(stack: Stack, here: Service, base: Service, scenario: str) -> None:
         for driver in drivers:
             driver.join()
         per_request = [
-            (cpu_seconds(s.process.pid) - u) / (row["rps"] * SECONDS) * 1e6
+            (cpu_seconds(s.pid) - u) / (row["rps"] * SECONDS) * 1e6
             for s, u, row in zip(services, used, rows, strict=True)
         ]
         assert rows[0]["non_2xx"] == rows[1]["non_2xx"] == 0, f"{scenario}: errors"

@@ -33,7 +33,10 @@ ROUNDS = int(os.environ.get("BENCH_LAYER_ROUNDS", "5"))
 
 def per_request(wsgi: Any, path: str, headers: dict[str, str]) -> float:
     """Microseconds per request, the environs built beforehand."""
-    environs = [EnvironBuilder(path=path, headers=headers).get_environ() for _ in range(REQUESTS)]
+    environs = [
+        EnvironBuilder(path=path, headers=list(headers.items())).get_environ()
+        for _ in range(REQUESTS)
+    ]
     started = time.perf_counter()
     for environ in environs:
         b"".join(wsgi(environ, lambda *_: None))

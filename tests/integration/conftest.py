@@ -46,7 +46,7 @@ class Partner:
 
 
 @pytest.fixture
-def partner(app_server: Service, sandbox: Sandbox):  # type: ignore[no-untyped-def]
+def partner(app_server: Service, sandbox: Sandbox):
     """Make a Partner for a customer: `partner("alice")`."""
 
     def make(customer: str | None = "alice", **token_options: Any) -> Partner:

@@ -108,7 +108,7 @@ class BasketRules(RuleBasedStateMachine):
             self.redis.delete(self.keys.basket(self.basket_id))
             self.basket_id = None
 
-    def _refused(self, response) -> bool:  # type: ignore[no-untyped-def]
+    def _refused(self, response) -> bool:
         """The answers that come before any rule about offers."""
         if self.basket_id is None:
             assert response.status_code == 404, response.text
@@ -157,7 +157,7 @@ def test_the_basket_rules_hold_in_any_order(partner, sandbox, redis_url, key_pre
 
 
 @pytest.fixture(autouse=True)
-def _close_redis():  # type: ignore[no-untyped-def]
+def _close_redis():
     yield
     if hasattr(BasketRules, "redis"):
         BasketRules.redis.close()

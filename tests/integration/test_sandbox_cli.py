@@ -83,6 +83,7 @@ def test_serve_keeps_connections_alive(served: str) -> None:
     from urllib.parse import urlsplit
 
     address = urlsplit(served)
+    assert address.hostname is not None
     connection = http.client.HTTPConnection(address.hostname, address.port, timeout=5)
     try:
         sockets = []

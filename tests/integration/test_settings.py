@@ -21,7 +21,7 @@ from tests.integration.conftest import BASKET
 
 
 @pytest.fixture
-def make_app(app_env: dict[str, str], sandbox: Sandbox):  # type: ignore[no-untyped-def]
+def make_app(app_env: dict[str, str], sandbox: Sandbox):
     def make(**overrides: Any) -> Flask:
         config = {k.removeprefix("CHECKOUT_"): _value(v) for k, v in app_env.items()}
         config["REDIS_KEY_PREFIX"] = f"test-{uuid.uuid4().hex[:12]}"  # counters start at zero
@@ -202,6 +202,7 @@ def test_a_completion_abandoned_midway_is_taken_over_and_submitted_once(make_app
     with app.app_context():
         store = checkout().store
         basket = store.get(basket_id)
+        assert basket is not None
         assert store.save(replace(basket, status=COMPLETING, completing_since=time.time()))
 
     # The retry waits for the claim while it is fresh, then takes it over once it is stale

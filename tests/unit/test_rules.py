@@ -112,6 +112,7 @@ def test_money_is_strict_and_formats_as_a_decimal_string():
         "amount": "8.00",
         "currency": "GBP",
     }
+    bad: object
     for bad in (
         {"amount": 8.0, "currency": "GBP"},
         {"amount": "NaN", "currency": "GBP"},
