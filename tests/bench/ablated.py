@@ -17,15 +17,17 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from flask import Flask
 
-from app import backend, baskets, cookies, create_app, fastjson, models, recaptcha, views
+from app import backend, baskets, cookies, create_app, fastjson, recaptcha, views
 
 
 def read_from_memory() -> Callable[[baskets.BasketStore, str], dict[str, Any] | None]:
+    """The stored bytes are remembered; parsing them is still done each time, as after
+    a real read."""
     stored: dict[str, bytes | None] = {}
 
     def get_data(store: baskets.BasketStore, basket_id: str) -> dict[str, Any] | None:
@@ -37,63 +39,49 @@ def read_from_memory() -> Callable[[baskets.BasketStore, str], dict[str, Any] | 
     return get_data
 
 
-def render_once() -> Callable[..., str]:
-    original = views.render_template
-    rendered: dict[str, str] = {}
+def remembered(
+    original: Callable[..., Any], key: Callable[..., Hashable]
+) -> Callable[[], Callable[..., Any]]:
+    """A stand-in maker: `original`'s answer, asked once per `key` of the arguments and
+    then remembered (each stand-in made remembers on its own)."""
 
-    def render_template(name: str, **context: Any) -> str:
-        if name not in rendered:
-            rendered[name] = original(name, **context)
-        return rendered[name]
+    def make() -> Callable[..., Any]:
+        known: dict[Hashable, Any] = {}
 
-    return render_template
+        def stand_in(*args: Any, **kwargs: Any) -> Any:
+            found = key(*args, **kwargs)
+            if found not in known:
+                known[found] = original(*args, **kwargs)
+            return known[found]
 
+        return stand_in
 
-def check_cookies_once() -> Callable[..., tuple[str, int] | None]:
-    original = cookies.SignedValue.unsign
-    known: dict[tuple[int, str | None], tuple[str, int] | None] = {}
-
-    def unsign(
-        self: cookies.SignedValue, signed: str | None, max_age: float | None = None
-    ) -> tuple[str, int] | None:
-        if (id(self), signed) not in known:
-            known[id(self), signed] = original(self, signed, max_age)
-        return known[id(self), signed]
-
-    return unsign
-
-
-def skip_siteverify() -> Callable[..., None]:
-    def verify(
-        self: recaptcha.RecaptchaVerifier, token: str | None, remote_ip: str | None, **_: Any
-    ) -> None:
-        return None
-
-    return verify
-
-
-def quote_from_memory() -> Callable[..., models.Quote]:
-    original = backend.SubscriptionClient.quote
-    known: dict[tuple[str, tuple[str, ...], tuple[str, ...]], models.Quote] = {}
-
-    def quote(
-        self: backend.SubscriptionClient, subscription_id: str, add: Any, remove: Any
-    ) -> models.Quote:
-        key = (subscription_id, tuple(add), tuple(remove))
-        if key not in known:
-            known[key] = original(self, subscription_id, add, remove)
-        return known[key]
-
-    return quote
+    return make
 
 
 STAND_INS: dict[str, tuple[Any, str, Callable[[], Any]]] = {
     "redis-read": (baskets.BasketStore, "get_data", read_from_memory),
-    "render": (views, "render_template", render_once),
-    "signed-cookies": (cookies.SignedValue, "unsign", check_cookies_once),
+    "render": (
+        views,
+        "render_template",
+        remembered(views.render_template, lambda name, **_: name),
+    ),
+    "signed-cookies": (
+        cookies.SignedValue,
+        "unsign",
+        remembered(cookies.SignedValue.unsign, lambda self, signed, *_, **__: (id(self), signed)),
+    ),
     "access-log": (logging.getLogger("checkout.access"), "disabled", lambda: True),
-    "siteverify": (recaptcha.RecaptchaVerifier, "verify", skip_siteverify),
-    "quote": (backend.SubscriptionClient, "quote", quote_from_memory),
+    # The token is still claimed (admission); only the call to siteverify goes.
+    "siteverify": (recaptcha.RecaptchaVerifier, "verify", lambda: lambda *_, **__: None),
+    "quote": (
+        backend.SubscriptionClient,
+        "quote",
+        remembered(
+            backend.SubscriptionClient.quote,
+            lambda self, subscription, add, remove: (subscription, tuple(add), tuple(remove)),
+        ),
+    ),
 }
 
 

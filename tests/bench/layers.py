@@ -25,7 +25,7 @@ from werkzeug.test import EnvironBuilder
 
 from app import create_app
 from tests.bench import ablated, floor
-from tests.bench.run import BASKET, Stack, signed_in_page_cookies
+from tests.bench.run import BASKET, Stack, drive
 
 REQUESTS = int(os.environ.get("BENCH_LAYER_REQUESTS", "1000"))
 ROUNDS = int(os.environ.get("BENCH_LAYER_ROUNDS", "5"))
@@ -56,12 +56,12 @@ def replaced(owner: Any, name: str, stand_in: Any) -> Iterator[None]:
 def main() -> int:
     with Stack() as stack:
         alice = stack.token("alice")
-        api_headers = {"Authorization": f"Bearer {alice}", "Cookie": stack.basket_cookie(alice)}
-        page_cookie = signed_in_page_cookies(stack) or ""
+        get_cookie = drive(stack, "GET basket", alice)[2]["BENCH_COOKIE"]
+        api_headers = {"Authorization": f"Bearer {alice}", "Cookie": get_cookie}
+        page = {"Cookie": drive(stack, "basket page", alice)[2]["BENCH_COOKIE"]}
         app = create_app(stack.app_config())
         logging.getLogger("checkout.access").setLevel(logging.WARNING)
         wsgi = app.wsgi_app
-        page = {"Cookie": page_cookie}
 
         def without(part: str, path: str, headers: dict[str, str]) -> float:
             owner, attribute, stand_in = ablated.STAND_INS[part]
