@@ -58,8 +58,9 @@ class Reads:
     redis-py `Connection` kept in a list of idle ones (taking and returning one is atomic
     under the GIL, so threads never share one). The connection brings the client's
     settings: timeouts, health checks and the `Retry` policy, used the way the client
-    uses it (a dropped connection is reopened and the round trip sent again; the commands
-    are reads, so sending them twice is harmless).
+    uses it (a dropped connection is reopened and the round trip sent again, so only
+    commands that may run twice belong here: reads, and the session's GETEX, which only
+    renews a TTL).
 
     On Redis Cluster the client's own pipeline routes each command to its slot's node.
     """
@@ -75,7 +76,7 @@ class Reads:
         return reply
 
     def run(self, *commands: tuple[Any, ...]) -> list[Any]:
-        """The replies to `commands`, read-only ones, in order."""
+        """The replies to `commands`, in order; each must be safe to send twice."""
         if self.pool is None:
             pipe = self.client.pipeline(transaction=False)
             for command in commands:

@@ -1,7 +1,9 @@
 """`storage.Reads`, the hot path's read round trip, against a real Redis server.
 
-Single-server behaviour; `test_scale.py` checks the same replies on a Redis Cluster (in
-`make test-cluster`), where the client's own pipeline carries them.
+Single-server behaviour: connections, reconnection, forks, threads. The replies
+themselves (their order, a TTL renewed, an error reply that leaves nothing behind) are
+checked in `test_scale.py`, on both a single server and, in `make test-cluster`, a
+Redis Cluster, where the client's own pipeline carries them.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import redis
 
 from app.storage import Reads, connect
 
@@ -28,34 +29,10 @@ def key(name: str) -> str:
     return f"test-reads:{uuid.uuid4().hex}:{{{name}}}"
 
 
-def test_replies_come_in_the_order_the_commands_went(client):
-    first, second = key("a"), key("b")
-    client.set(first, b"one")
-    client.set(second, b"two")
-    reads = Reads(client)
-    assert reads.run(("GETEX", first, "EX", 60), ("GET", second), ("GET", key("none"))) == [
-        b"one",
-        b"two",
-        None,
-    ]
-    assert 0 < client.ttl(first) <= 60
-    assert reads.get(second) == b"two"
-
-
 def test_one_connection_serves_one_thread_round_trip_after_round_trip(client):
     reads = Reads(client)
     assert reads.run(("CLIENT", "ID")) == reads.run(("CLIENT", "ID"))
     assert len(reads._idle) == 1
-
-
-def test_an_error_reply_leaves_no_reply_behind_for_the_next_read(client):
-    listed, plain = key("list"), key("plain")
-    client.rpush(listed, b"x")
-    client.set(plain, b"value")
-    reads = Reads(client)
-    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
-        reads.run(("GET", listed), ("GET", plain))
-    assert reads.get(plain) == b"value"
 
 
 def test_a_connection_the_server_dropped_is_opened_again_and_the_read_resent(client):
