@@ -11,13 +11,14 @@ from flask import Flask
 from . import api, config, errors, health, landing, middleware, services, sessions, signin, views
 from .extensions import csrf
 from .fastjson import OrjsonProvider
+from .templating import FlaskWithEnvironment
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Defaults, then instance/config.py, then CHECKOUT_* variables, then `test_config`."""
-    app = Flask(
+    app = FlaskWithEnvironment(
         __name__,
         instance_path=str(ROOT / "instance"),
         instance_relative_config=True,
