@@ -54,6 +54,9 @@ _INTENT_MAX_AGE = 900
 _MAX_LINK = 2048
 _CSRF_KEPT = "csrf_signed"  # [the secret, the token signed for it]
 _SYMBOLS = {"GBP": "£", "EUR": "€", "USD": "$"}
+# URLs remembered per app: a few mount points (SCRIPT_NAME) times a few routes. The cap
+# keeps a server that passes SCRIPT_NAME on from a client from growing them without end.
+_REMEMBERED = 256
 
 
 def init_app(app: Flask) -> None:
@@ -61,7 +64,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(money)
     app.add_template_filter(per_month)
     app.add_template_filter(long_date)
-    app.context_processor(_page_context)
+    app.context_processor(_page_context())
     config = app.config
     app.jinja_env.globals.update(
         csp_nonce=csp_nonce,
@@ -138,29 +141,55 @@ def _keep_csrf_token() -> None:
 
 
 def _remembering_url_for() -> Callable[..., str]:
-    """`url_for` for templates, remembering the answers that never change: a route
-    without arguments, a static file. A page asks for six URLs; building one costs
-    more than the lookup."""
-    known: dict[tuple[str, str, str | None], str] = {}
+    """`url_for` for templates, remembering the routes without arguments, whose URLs
+    never change. A page asks for several; building one costs more than the lookup."""
+    known: dict[tuple[str, str], str] = {}
 
     def page_url(endpoint: str, **values: Any) -> str:
-        if values and (endpoint != "static" or len(values) != 1):
+        if values:
             return url_for(endpoint, **values)
-        key = (request.environ.get("SCRIPT_NAME", ""), endpoint, values.get("filename"))
+        key = (request.environ.get("SCRIPT_NAME", ""), endpoint)
         found = known.get(key)
         if found is None:
-            found = known[key] = url_for(endpoint, **values)
+            found = url_for(endpoint)
+            if len(known) < _REMEMBERED:
+                known[key] = found
         return found
 
     return page_url
 
 
-def _page_context() -> dict[str, Any]:
-    _keep_csrf_token()
-    return {
-        "signed_in_as": customer_name() if "auth" in session else None,
-        "start_again_url": first_touch_link(),
-    }
+@dataclass(frozen=True)
+class Assets:
+    """The static files every page links."""
+
+    favicon: str
+    css: str
+    js: str
+
+
+def _page_context() -> Callable[[], dict[str, Any]]:
+    """What every page's layout shows: who is signed in, the link to start again, and
+    the URLs of its static files, worked out once per mount point (`SCRIPT_NAME`) and
+    handed over as values: a call from a template costs more than building them."""
+    assets: dict[str, Assets] = {}
+
+    def page_context() -> dict[str, Any]:
+        _keep_csrf_token()
+        mount = request.environ.get("SCRIPT_NAME", "")
+        found = assets.get(mount)
+        if found is None:
+            files = ("favicon.svg", "checkout.css", "checkout.js")
+            found = Assets(*(url_for("static", filename=f) for f in files))
+            if len(assets) < _REMEMBERED:
+                assets[mount] = found
+        return {
+            "signed_in_as": customer_name() if "auth" in session else None,
+            "start_again_url": first_touch_link(),
+            "assets": found,
+        }
+
+    return page_context
 
 
 # -- landing -------------------------------------------------------------------------
