@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Parallel test workers; the e2e and integration suites each start their own stack per worker.
 WORKERS ?= 2
 
-.PHONY: run test test-unit test-integration test-cluster test-e2e lint install browser bench bench-layers bench-ablate bench-compare clean
+.PHONY: run test test-unit test-integration test-cluster test-e2e lint install browser bench bench-layers bench-ablate bench-compare bench-count clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +70,13 @@ bench-ablate: $(VENV)/.bench
 bench-compare: $(VENV)/.bench
 	@command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk"; exit 1; }
 	BASE=$(BASE) $(PY) -m tests.bench.compare
+
+## Instructions per request, counted by callgrind: steady where time is not (~1 min; with BASE=<rev>, that revision too).
+bench-count: $(VENV)/.bench
+	@command -v valgrind >/dev/null || { echo "Installing valgrind (Debian)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null || \
+		{ echo "valgrind is missing: apt-get install valgrind"; exit 1; }; }
+	BASE=$(BASE) $(PY) -m tests.bench.count
 
 $(VENV)/.bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[dev,bench]'

@@ -24,6 +24,8 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sandbox.stack import ROOT, Service, free_port, gunicorn_service
@@ -91,21 +93,27 @@ def compare(stack: Stack, here: Service, base: Service, scenario: str) -> None:
     )
 
 
-def main() -> int:
-    rev = os.environ.get("BASE") or "HEAD"
+@contextmanager
+def worktree(rev: str) -> Iterator[Path]:
+    """`rev` checked out in a temporary git worktree, removed afterwards."""
     with tempfile.TemporaryDirectory(prefix="bench-base-") as scratch:
         tree = Path(scratch) / rev.replace("/", "-")
         subprocess.run(
             ["git", "worktree", "add", "--detach", "--quiet", str(tree), rev], cwd=ROOT, check=True
         )
         try:
-            with Stack() as stack:
-                here, base = served(stack, ROOT), served(stack, tree)
-                base.name = rev
-                for scenario in SCENARIOS:
-                    compare(stack, here, base, scenario)
+            yield tree
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT)
+
+
+def main() -> int:
+    rev = os.environ.get("BASE") or "HEAD"
+    with worktree(rev) as tree, Stack() as stack:
+        here, base = served(stack, ROOT), served(stack, tree)
+        base.name = rev
+        for scenario in SCENARIOS:
+            compare(stack, here, base, scenario)
     return 0
 
 
