@@ -165,7 +165,13 @@ def page_weight(page: Page) -> int:
 
 
 def press(page: Page, name: str, *, exact: bool = False) -> None:
-    """Press a button that submits after JavaScript work (the reCAPTCHA token)."""
+    """Press a button that submits after JavaScript work (the reCAPTCHA token).
+
+    Not before the page's deferred scripts have run (they do before DOMContentLoaded): a
+    press in the moment between the page showing and checkout.js adding the token sends
+    the form without one, and the checkout rightly answers with its bot-check page.
+    """
+    page.wait_for_load_state("domcontentloaded")
     with page.expect_navigation():
         page.get_by_role("button", name=name, exact=exact).click()
 
