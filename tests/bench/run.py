@@ -277,19 +277,23 @@ def main() -> int:
              {"BENCH_TOKENS": load_tokens}, {"threads": CONNECTIONS}),
         ]  # fmt: skip
         wrk(floor_url, None, {}, WARMUP)
-        floors: list[dict[str, float]] = []
+        # Every run of a scenario sits between two runs of the floor and is measured
+        # against their mean: the machine's drift from one run to the next cancels.
+        floors = [wrk(floor_url, None, {}, SECONDS)]
         for name, url, script, env, options in scenarios:
             print(f"… {name}", flush=True)
             wrk(url, script, env, WARMUP, **options)
             rounds = []
             for _ in range(ROUNDS):
-                floor = wrk(floor_url, None, {}, SECONDS)
                 row = wrk(url, script, env, SECONDS, **options)
-                row["ratio"] = row["rps"] / floor["rps"]
-                row["p99_vs_floor"] = row["p99_ms"] / floor["p99_ms"]
-                floors.append(floor)
+                floors.append(wrk(floor_url, None, {}, SECONDS))
+                around = floors[-2:]
+                row["ratio"] = row["rps"] / statistics.mean(f["rps"] for f in around)
+                row["p99_vs_floor"] = row["p99_ms"] / statistics.mean(f["p99_ms"] for f in around)
                 rounds.append(row)
-            rows[name] = _median_round(rounds)
+            ratios = [r["ratio"] for r in rounds]
+            spread = {"ratio_low": min(ratios), "ratio_high": max(ratios)}
+            rows[name] = _median_round(rounds) | spread
         rows = {"floor": _median_round(floors) | {"ratio": 1.0, "p99_vs_floor": 1.0}, **rows}
 
         counts = RoundTrips(stack)
@@ -332,7 +336,7 @@ def main() -> int:
 
 def print_table(rows: dict[str, dict[str, float]], memory: dict[str, float]) -> None:
     header = (
-        f"{'scenario':31} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6} "
+        f"{'scenario':31} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6} {'rounds':>11} "
         f"{'target':>7} {'p99/floor':>9} {'redis RT':>8} {'backend':>7} {'non-2xx':>7}"
     )
     print("\n" + header + "\n" + "-" * len(header))
@@ -341,10 +345,11 @@ def print_table(rows: dict[str, dict[str, float]], memory: dict[str, float]) -> 
         verdict = "" if target is None else f"≥{target:.2f}{'✓' if row['ratio'] >= target else '✗'}"
         rt = f"{row['redis_round_trips']:.1f}" if "redis_round_trips" in row else "-"
         be = f"{row['backend_calls']:.1f}" if "backend_calls" in row else "-"
+        spread = f"{row['ratio_low']:.3f}-{row['ratio_high']:.3f}" if "ratio_low" in row else ""
         print(
             f"{name:31} {row['rps']:9.0f} {row['p50_ms']:8.2f} {row['p99_ms']:8.2f} "
-            f"{row['ratio']:6.2f} {verdict:>7} {row['p99_vs_floor']:9.2f} {rt:>8} {be:>7} "
-            f"{row['non_2xx']:7.0f}"
+            f"{row['ratio']:6.3f} {spread:>11} {verdict:>7} {row['p99_vs_floor']:9.2f} {rt:>8} "
+            f"{be:>7} {row['non_2xx']:7.0f}"
         )
     print(
         f"\nRedis memory per open basket: {memory['bytes_per_basket']:.0f} bytes "
