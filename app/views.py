@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -48,13 +48,14 @@ from .signin import customer_name, customer_or_none, require_customer
 from .tracking import capture, clean_referrer
 
 bp = Blueprint("journey", __name__)
+_T = TypeVar("_T")
 
 START_INTENT = "start_intent"  # a verified "Continue to checkout", waiting for sign-in
 _INTENT_MAX_AGE = 900
 _MAX_LINK = 2048
 _CSRF_KEPT = "csrf_signed"  # [the secret, the token signed for it]
 _SYMBOLS = {"GBP": "£", "EUR": "€", "USD": "$"}
-# URLs remembered per app: a few mount points (SCRIPT_NAME) times a few routes. The cap
+# URLs remembered per app (see `init_app`): a few mount points times a few routes. The cap
 # keeps a server that passes SCRIPT_NAME on from a client from growing them without end.
 _REMEMBERED = 256
 
@@ -64,12 +65,15 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(money)
     app.add_template_filter(per_month)
     app.add_template_filter(long_date)
-    app.context_processor(_page_context())
+    # URLs that never change for a mount point (SCRIPT_NAME): routes without arguments,
+    # the static files every page links. One memory per app, for both below.
+    known: dict[tuple[str, str], Any] = {}
+    app.context_processor(_page_context(known))
     config = app.config
     app.jinja_env.globals.update(
         csp_nonce=csp_nonce,
         request_id=request_id,
-        url_for=_remembering_url_for(),
+        url_for=_remembering_url_for(known),
         # The same on every page: worked out once, not by a context processor per render.
         recaptcha_site_key=config["RECAPTCHA_SITE_KEY"],
         recaptcha_action=config["RECAPTCHA_ACTION"],
@@ -140,25 +144,6 @@ def _keep_csrf_token() -> None:
     session[_CSRF_KEPT] = [secret, generate_csrf()]
 
 
-def _remembering_url_for() -> Callable[..., str]:
-    """`url_for` for templates, remembering the routes without arguments, whose URLs
-    never change. A page asks for several; building one costs more than the lookup."""
-    known: dict[tuple[str, str], str] = {}
-
-    def page_url(endpoint: str, **values: Any) -> str:
-        if values:
-            return url_for(endpoint, **values)
-        key = (request.environ.get("SCRIPT_NAME", ""), endpoint)
-        found = known.get(key)
-        if found is None:
-            found = url_for(endpoint)
-            if len(known) < _REMEMBERED:
-                known[key] = found
-        return found
-
-    return page_url
-
-
 @dataclass(frozen=True)
 class Assets:
     """The static files every page links."""
@@ -168,28 +153,50 @@ class Assets:
     js: str
 
 
-def _page_context() -> Callable[[], dict[str, Any]]:
+def _static_files() -> Assets:
+    return Assets(
+        *(url_for("static", filename=f) for f in ("favicon.svg", "checkout.css", "checkout.js"))
+    )
+
+
+def _remembering_url_for(known: dict[tuple[str, str], Any]) -> Callable[..., str]:
+    """`url_for` for templates, remembering the routes without arguments, whose URLs
+    never change for a mount point. A page asks for several; building one costs more
+    than the lookup."""
+
+    def page_url(endpoint: str, **values: Any) -> str:
+        if values:
+            return url_for(endpoint, **values)
+        key = (request.environ.get("SCRIPT_NAME", ""), endpoint)
+        found: str | None = known.get(key)
+        return found if found is not None else _keep(known, key, url_for(endpoint))
+
+    return page_url
+
+
+def _page_context(known: dict[tuple[str, str], Any]) -> Callable[[], dict[str, Any]]:
     """What every page's layout shows: who is signed in, the link to start again, and
-    the URLs of its static files, worked out once per mount point (`SCRIPT_NAME`) and
-    handed over as values: a call from a template costs more than building them."""
-    assets: dict[str, Assets] = {}
+    its static files' URLs, remembered like `page_url`'s and handed over as values: a
+    call from a template costs more than building them."""
 
     def page_context() -> dict[str, Any]:
         _keep_csrf_token()
-        mount = request.environ.get("SCRIPT_NAME", "")
-        found = assets.get(mount)
-        if found is None:
-            files = ("favicon.svg", "checkout.css", "checkout.js")
-            found = Assets(*(url_for("static", filename=f) for f in files))
-            if len(assets) < _REMEMBERED:
-                assets[mount] = found
+        key = (request.environ.get("SCRIPT_NAME", ""), "<static files>")
+        assets: Assets | None = known.get(key)
         return {
             "signed_in_as": customer_name() if "auth" in session else None,
             "start_again_url": first_touch_link(),
-            "assets": found,
+            "assets": assets if assets is not None else _keep(known, key, _static_files()),
         }
 
     return page_context
+
+
+def _keep(known: dict[tuple[str, str], Any], key: tuple[str, str], value: _T) -> _T:
+    """Remember a URL for good, while the memory is under its cap."""
+    if len(known) < _REMEMBERED:
+        known[key] = value
+    return value
 
 
 # -- landing -------------------------------------------------------------------------
