@@ -24,13 +24,13 @@ import re
 import subprocess
 import sys
 import tempfile
-import threading
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
 
 from sandbox.stack import ROOT
 from tests.bench.compare import worktree
-from tests.bench.run import Stack, drive
+from tests.bench.run import Stack, as_request
 
 WARM = int(os.environ.get("BENCH_WARM", "100"))
 COUNTED = int(os.environ.get("BENCH_COUNTED", "200"))
@@ -39,18 +39,17 @@ CHILD = Path(__file__).with_name("counted.py")
 
 def requests(stack: Stack) -> list[dict[str, object]]:
     alice = stack.token("alice")
-    path, _, env = drive(stack, "GET basket", alice)
-    api = {"Authorization": f"Bearer {alice}", "Cookie": env["BENCH_COOKIE"]}
-    page = {"Cookie": drive(stack, "basket page", alice)[2]["BENCH_COOKIE"]}
-    return [
+    asked: list[dict[str, object]] = [
         {"name": "floor", "path": "/hello", "headers": {}},
         {"name": "app, no work (/healthz)", "path": "/healthz", "headers": {}},
-        {"name": "GET basket", "path": path, "headers": api},
-        {"name": "basket page", "path": "/basket", "headers": page},
     ]
+    for scenario in ("GET basket", "basket page"):
+        path, headers = as_request(stack, scenario, alice)
+        asked.append({"name": scenario, "path": path, "headers": headers})
+    return asked
 
 
-def count(tree: Path, settings: Path, scratch: Path, found: dict[Path, list[int]]) -> None:
+def count(tree: Path, settings: Path, scratch: Path) -> list[int]:
     """Instructions per request of each of the settings' requests, served by `tree`."""
     out = scratch / f"callgrind.{tree.name}"
     command = [
@@ -60,10 +59,10 @@ def count(tree: Path, settings: Path, scratch: Path, found: dict[Path, list[int]
     env = {**os.environ, "PYTHONPATH": str(tree), "PYTHONHASHSEED": "0"}
     done = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True)
     if done.returncode != 0:
-        raise SystemExit(f"counting {tree} failed:\n{done.stderr[-2000:]}")
+        raise RuntimeError(f"counting {tree} failed:\n{done.stderr[-2000:]}")
     dumps = sorted(scratch.glob(f"{out.name}.*"), key=lambda p: int(p.suffix[1:]))
     totals = [int(re.search(r"^totals: (\d+)", p.read_text(), re.M).group(1)) for p in dumps]  # type: ignore[union-attr]
-    found[tree] = [total // COUNTED for total in totals[1:]]  # the first: start-up, warm-up
+    return [total // COUNTED for total in totals[1:]]  # the first: start-up, warm-up
 
 
 def main() -> int:
@@ -76,17 +75,10 @@ def main() -> int:
         settings.write_text(json.dumps(config))
         with worktree(rev) if rev else nullcontext() as base:
             trees = [ROOT] + ([base] if base else [])
-            found: dict[Path, list[int]] = {}
-            counters = [
-                threading.Thread(target=count, args=(tree, settings, scratch, found))
-                for tree in trees
-            ]
-            for counter in counters:
-                counter.start()
-            for counter in counters:
-                counter.join()
-    if len(found) != len(trees):
-        return 1
+            # One valgrind per tree, side by side; a failure is raised here, not lost.
+            with ThreadPoolExecutor() as pool:
+                counts = pool.map(lambda tree: count(tree, settings, scratch), trees)
+                found = dict(zip(trees, counts, strict=True))
     here = found[ROOT]
     print(f"\ninstructions per request, counted in process ({COUNTED} of each)")
     header = f"{'request':26} {'this tree':>10} {'× floor':>8}"

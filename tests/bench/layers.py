@@ -25,7 +25,7 @@ from werkzeug.test import EnvironBuilder
 
 from app import create_app
 from tests.bench import ablated, floor
-from tests.bench.run import BASKET, Stack, drive
+from tests.bench.run import BASKET, Stack, as_request
 
 REQUESTS = int(os.environ.get("BENCH_LAYER_REQUESTS", "1000"))
 ROUNDS = int(os.environ.get("BENCH_LAYER_ROUNDS", "5"))
@@ -56,9 +56,8 @@ def replaced(owner: Any, name: str, stand_in: Any) -> Iterator[None]:
 def main() -> int:
     with Stack() as stack:
         alice = stack.token("alice")
-        get_cookie = drive(stack, "GET basket", alice)[2]["BENCH_COOKIE"]
-        api_headers = {"Authorization": f"Bearer {alice}", "Cookie": get_cookie}
-        page = {"Cookie": drive(stack, "basket page", alice)[2]["BENCH_COOKIE"]}
+        _, api_headers = as_request(stack, "GET basket", alice)
+        _, page = as_request(stack, "basket page", alice)
         app = create_app(stack.app_config())
         logging.getLogger("checkout.access").setLevel(logging.WARNING)
         wsgi = app.wsgi_app

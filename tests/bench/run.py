@@ -170,6 +170,16 @@ def drive(
     raise ValueError(f"no such scenario: {scenario}")
 
 
+def as_request(stack: Stack, scenario: str, token: str) -> tuple[str, dict[str, str]]:
+    """A read scenario of `drive` as one HTTP request (path, headers), for the tools that
+    serve it in process."""
+    path, _, env = drive(stack, scenario, token)
+    headers = {"Cookie": env["BENCH_COOKIE"]}
+    if "BENCH_TOKEN" in env:
+        headers["Authorization"] = f"Bearer {env['BENCH_TOKEN']}"
+    return path, headers
+
+
 def signed_in_page_cookies(stack: Stack) -> str | None:
     """The cookies of a customer signed in on the basket page."""
     http = signed_in_browser(stack.app.url)
