@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import requests
+from itsdangerous import TimestampSigner
 
 from sandbox.stack import (
     EmbeddedCluster,
@@ -140,6 +141,18 @@ def sandbox(sandbox_server: Service) -> Sandbox:
     control = Sandbox(sandbox_server.url)
     control.reset()
     return control
+
+
+class SignedAt(TimestampSigner):
+    """itsdangerous's timed signer with its clock set to `when`: signed cookies of any age,
+    signed the way the checkout's own are (`app.cookies` keeps this format)."""
+
+    def __init__(self, secret: str, salt: str, when: float) -> None:
+        super().__init__(secret, salt=salt)
+        self.when = when
+
+    def get_timestamp(self) -> int:
+        return int(self.when)
 
 
 def recaptcha_token(kind: str = "pass") -> str:

@@ -8,6 +8,7 @@ import pytest
 from itsdangerous import Signer, TimestampSigner
 
 from app.cookies import SignedValue, from_header
+from tests.conftest import SignedAt
 
 pytestmark = pytest.mark.unit
 
@@ -15,21 +16,12 @@ SECRET = "a-secret-of-at-least-thirty-two-characters"
 SALT = "checkout.test"
 
 
-class SignedAt(TimestampSigner):
-    def __init__(self, when: float, secret: str = SECRET, salt: str = SALT) -> None:
-        super().__init__(secret, salt=salt)
-        self.when = when
-
-    def get_timestamp(self) -> int:
-        return int(self.when)
-
-
 def timed() -> SignedValue:
     return SignedValue(SECRET, SALT, timed=True, max_length=512)
 
 
 def test_a_timed_value_signed_by_itsdangerous_reads_with_its_time():
-    signed = SignedAt(time.time() - 60).sign("basket-1").decode()
+    signed = SignedAt(SECRET, SALT, time.time() - 60).sign("basket-1").decode()
     value, signed_at = timed().unsign(signed, max_age=3600)  # type: ignore[misc]
     assert value == "basket-1" and abs(time.time() - 60 - signed_at) < 2
 
@@ -42,10 +34,10 @@ def test_itsdangerous_reads_what_we_sign():
 
 
 FOREIGN = {
-    "another secret": lambda: SignedAt(time.time(), secret="another-secret-of-thirty-two-chars"),
-    "another salt": lambda: SignedAt(time.time(), salt="another-salt"),
-    "older than max_age": lambda: SignedAt(time.time() - 3601),
-    "from the future": lambda: SignedAt(time.time() + 120),
+    "another secret": lambda: SignedAt("another-secret-of-thirty-two-chars", SALT, time.time()),
+    "another salt": lambda: SignedAt(SECRET, "another-salt", time.time()),
+    "older than max_age": lambda: SignedAt(SECRET, SALT, time.time() - 3601),
+    "from the future": lambda: SignedAt(SECRET, SALT, time.time() + 120),
 }
 
 

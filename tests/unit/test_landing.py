@@ -6,27 +6,19 @@ import time
 
 import pytest
 from flask import Response
-from itsdangerous import TimestampSigner
 
 from app import create_app, landing
+from tests.conftest import SignedAt
 
 pytestmark = pytest.mark.unit
-
-
-class SignedAt(TimestampSigner):
-    def __init__(self, secret: str, when: float) -> None:
-        super().__init__(secret, salt="checkout.landing-state")
-        self.when = when
-
-    def get_timestamp(self) -> int:
-        return int(self.when)
+SALT = "checkout.landing-state"
 
 
 def _renewed(cookie_age: float | None, basket_id: str = "basket-id") -> bool:
     app = create_app()
     headers = {}
     if cookie_age is not None:
-        signer = SignedAt(app.config["SECRET_KEY"], time.time() - cookie_age)
+        signer = SignedAt(app.config["SECRET_KEY"], SALT, time.time() - cookie_age)
         headers["Cookie"] = f"landing_state={signer.sign('basket-id').decode()}"
     with app.test_request_context(headers=headers):
         response = Response()
@@ -50,6 +42,7 @@ def test_no_cookie_or_another_baskets_cookie_gets_this_baskets():
 
 def test_a_cookie_older_than_two_ttls_is_no_basket():
     app = create_app()
-    old = SignedAt(app.config["SECRET_KEY"], time.time() - 2 * app.config["BASKET_TTL_SECONDS"] - 5)
+    too_old = time.time() - 2 * app.config["BASKET_TTL_SECONDS"] - 5
+    old = SignedAt(app.config["SECRET_KEY"], SALT, too_old)
     with app.test_request_context(headers={"Cookie": f"landing_state={old.sign('b').decode()}"}):
         assert landing.read_basket_id() is None
