@@ -38,7 +38,9 @@ def main() -> int:
     with open(sys.argv[1]) as file:
         settings = json.load(file)
     checkout = create_app(settings["config"])
-    logging.getLogger("checkout.access").disabled = True  # as `make bench-layers`: no I/O
+    # Every request's access-log line is counted, as production writes one; the line
+    # itself goes nowhere (a tenth of a GET's instructions went unseen while it was off).
+    logging.getLogger().handlers[:] = [logging.StreamHandler(open(os.devnull, "w"))]  # noqa: SIM115
     batches = []
     for request in settings["requests"]:
         app = floor() if request["name"] == "floor" else checkout
