@@ -67,6 +67,28 @@ def test_security_headers_and_request_id_on_every_answer():
     assert len(headers["X-Request-ID"]) == 32
 
 
+def test_every_answer_writes_one_access_log_line_through_the_logger(caplog):
+    import json
+    import logging
+
+    client = create_app().test_client()
+    with caplog.at_level(logging.INFO, logger="checkout.access"):
+        response = client.get("/no-such-page?code=secret", headers={"X-Request-ID": "req-12345678"})
+    [record] = [r for r in caplog.records if r.name == "checkout.access"]
+    assert record.levelno == logging.INFO
+    line = json.loads(record.getMessage())
+    assert line["requestId"] == response.headers["X-Request-ID"] == "req-12345678"
+    assert (line["method"], line["path"], line["status"]) == ("GET", "/no-such-page", 404)
+    assert "secret" not in record.getMessage()
+    logging.getLogger("checkout.access").addFilter(refuse := lambda _record: False)
+    try:
+        caplog.clear()
+        client.get("/healthz")
+        assert not [r for r in caplog.records if r.name == "checkout.access"]  # filters apply
+    finally:
+        logging.getLogger("checkout.access").removeFilter(refuse)
+
+
 def test_the_api_description_is_valid_openapi_3_1():
     from openapi_spec_validator import validate
 
