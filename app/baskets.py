@@ -16,7 +16,7 @@ from typing import Any
 
 from . import fastjson
 from .models import Money, Offer, Order, PendingChange
-from .storage import Keys, Reads
+from .storage import Direct, Keys
 
 OPEN, COMPLETING, COMPLETED = "open", "completing", "completed"
 
@@ -170,18 +170,18 @@ def _stored(raw: bytes | None) -> Basket | None:
 
 
 class BasketStore:
-    def __init__(self, reads: Reads, keys: Keys, ttl_seconds: int) -> None:
-        self.reads = reads
+    def __init__(self, direct: Direct, keys: Keys, ttl_seconds: int) -> None:
+        self.direct = direct
         self.keys = keys
         self.ttl = int(ttl_seconds)
-        self._cas = reads.client.register_script(_CAS)
+        self._cas = direct.client.register_script(_CAS)
 
     def get(self, basket_id: str) -> Basket | None:
-        return _stored(self.reads.get(self.keys.basket(basket_id)))
+        return _stored(self.direct.get(self.keys.basket(basket_id)))
 
     def get_data(self, basket_id: str) -> dict[str, Any] | None:
         """The stored basket as plain data, for answers that only show it."""
-        raw = self.reads.get(self.keys.basket(basket_id))
+        raw = self.direct.get(self.keys.basket(basket_id))
         return fastjson.loads(raw) if raw is not None else None
 
     def queue_get(self, pipe: Any, basket_id: str) -> Callable[[Iterator], Basket | None]:

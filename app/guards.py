@@ -1,8 +1,8 @@
 """The cheap checks a change passes before any real work, in one Redis round trip.
 
 Creating or updating a basket first counts the rate limits, claims the reCAPTCHA token
-(single use) and, for an update, reads the basket. Pipelined together they cost one
-round trip instead of three; the verdicts are then given in the order a client expects:
+(single use) and, for an update, reads the basket. Sent together (`storage.Batch`) they
+cost one round trip instead of three; the verdicts are then given in the order a client expects:
 no basket (404) before too many requests (429) before a replayed token (400).
 """
 
@@ -16,7 +16,7 @@ from flask import request
 from .baskets import Basket
 from .errors import CheckoutError
 from .services import checkout, limiter, recaptcha
-from .storage import get_redis
+from .storage import get_direct
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +32,7 @@ class Admission:
 def admit(
     scope: str, customer: str | None, token: str | None, basket_id: str | None = None
 ) -> Admission:
-    pipe = get_redis().pipeline(transaction=False)
+    pipe = get_direct().batch()
     read_basket = checkout().store.queue_get(pipe, basket_id) if basket_id else None
     checks = [
         limiter().queue(pipe, scope, ip=request.remote_addr, customer=customer),

@@ -32,7 +32,7 @@ def init_app(app: Flask) -> None:
             cooldown=config["SUBSCRIPTION_API_BREAKER_COOLDOWN"],
         ),
     )
-    store = BasketStore(app.extensions["checkout.reads"], keys, config["BASKET_TTL_SECONDS"])
+    store = BasketStore(app.extensions["checkout.direct"], keys, config["BASKET_TTL_SECONDS"])
     app.extensions["checkout.checkout"] = Checkout(store, backend, config)
     app.extensions["checkout.recaptcha"] = RecaptchaVerifier(config, redis, keys)
     app.extensions["checkout.limiter"] = RateLimiter(

@@ -23,7 +23,7 @@ from . import landing
 from .baskets import Prefetched
 from .cookies import SignedValue, from_header
 from .errors import ServiceUnavailable
-from .storage import get_keys, get_reads, get_redis
+from .storage import get_direct, get_keys, get_redis
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ class RedisSessionInterface(SessionInterface):
         basket_id = landing.read_basket_id() if request.method == "GET" else None
         if basket_id:
             commands.append(("GET", keys.basket(basket_id)))
-        results = get_reads().run(*commands)
+        results = get_direct().run(*commands)
         if basket_id:
             g.prefetched_basket = Prefetched(basket_id, results[1])
         return results[0]

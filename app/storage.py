@@ -47,22 +47,26 @@ def connect(config: dict[str, Any]) -> Any:
     return redis.Redis.from_url(config["REDIS_URL"], health_check_interval=30, **options)
 
 
-class Reads:
-    """Read commands sent in one round trip on a connection of our own: the hot path.
+class Direct:
+    """Commands sent in one round trip on a connection of our own: the hot path.
 
-    Every page view and every `GET` reads its basket (a page its sign-in session too).
-    Through the client, redis-py's layers around one GET (pool checkout with a poll of the
-    socket, retry closure, metrics hooks, deprecation checks, pool release) cost an
-    eighth of a GET's CPU in process (under load the gain is a few percent at most, less
-    than `make bench-compare` resolves); here the commands go straight to a
-    redis-py `Connection` kept in a list of idle ones (taking and returning one is atomic
-    under the GIL, so threads never share one). The connection brings the client's
-    settings: timeouts, health checks and the `Retry` policy, used the way the client
-    uses it (a dropped connection is reopened and the round trip sent again, so only
-    commands that may run twice belong here: reads, and the session's GETEX, which only
-    renews a TTL).
+    Every page view and every `GET` reads its basket (a page its sign-in session too),
+    and every change first passes its admission checks (guards.py). Through the client,
+    redis-py's layers around one round trip (pool checkout with a poll of the socket,
+    retry closure, metrics hooks, deprecation checks, response callbacks, pool release)
+    cost an eighth of a GET's CPU in process and half the admission's; here the commands
+    go straight to a redis-py `Connection` kept in a list of idle ones (taking and
+    returning one is atomic under the GIL, so threads never share one). The connection
+    brings the client's settings: timeouts, health checks and the `Retry` policy, used
+    the way the client uses it: a dropped connection is reopened and the round trip sent
+    again, as the client would send it again. So only commands whose second sending does
+    no harm belong here: reads, the session's GETEX (it renews a TTL), and the
+    admission's counters and token claim (a count of one too many; a claim that finds
+    its own first sending and asks for a new token).
 
-    On Redis Cluster the client's own pipeline routes each command to its slot's node.
+    Replies are Redis's own, without the client's conversions: `SET` answers b"OK" or
+    None. On Redis Cluster the client's own pipeline routes each command to its slot's
+    node, and converts (`SET` answers True or None): callers test a reply's truth only.
     """
 
     def __init__(self, client: Any) -> None:
@@ -101,6 +105,9 @@ class Reads:
         connection.send_packed_command(packed)
         return [connection.read_response() for _ in range(count)]
 
+    def batch(self) -> Batch:
+        return Batch(self)
+
     def _take(self) -> Any:
         if self._pid != os.getpid():  # forked: the parent's sockets are not ours
             self._idle, self._pid = [], os.getpid()
@@ -110,9 +117,38 @@ class Reads:
             return self.pool.make_connection()  # type: ignore[union-attr]
 
 
+class Batch:
+    """Commands queued for one `Direct.run`, through the few pipeline methods the
+    admission checks call (ratelimit.py, recaptcha.py, baskets.py)."""
+
+    def __init__(self, direct: Direct) -> None:
+        self.direct = direct
+        self.commands: list[tuple[Any, ...]] = []
+
+    def get(self, key: str) -> None:
+        self.commands.append(("GET", key))
+
+    def incr(self, key: str) -> None:
+        self.commands.append(("INCR", key))
+
+    def expire(self, key: str, seconds: int) -> None:
+        self.commands.append(("EXPIRE", key, seconds))
+
+    def set(self, key: str, value: Any, *, nx: bool = False, ex: int | None = None) -> None:
+        command: tuple[Any, ...] = ("SET", key, value)
+        if nx:
+            command += ("NX",)
+        if ex is not None:
+            command += ("EX", ex)
+        self.commands.append(command)
+
+    def execute(self) -> list[Any]:
+        return self.direct.run(*self.commands) if self.commands else []
+
+
 def init_app(app: Flask) -> None:
     client = app.extensions[EXTENSION] = connect(app.config)
-    app.extensions["checkout.reads"] = Reads(client)
+    app.extensions["checkout.direct"] = Direct(client)
     app.extensions["checkout.keys"] = Keys(app.config["REDIS_KEY_PREFIX"])
 
 
@@ -120,8 +156,8 @@ def get_redis() -> Any:
     return current_app.extensions[EXTENSION]
 
 
-def get_reads() -> Reads:
-    return current_app.extensions["checkout.reads"]
+def get_direct() -> Direct:
+    return current_app.extensions["checkout.direct"]
 
 
 def get_keys() -> Keys:

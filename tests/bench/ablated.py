@@ -32,7 +32,7 @@ def read_from_memory() -> Callable[[baskets.BasketStore, str], dict[str, Any] | 
 
     def get_data(store: baskets.BasketStore, basket_id: str) -> dict[str, Any] | None:
         if basket_id not in stored:
-            stored[basket_id] = store.reads.get(store.keys.basket(basket_id))
+            stored[basket_id] = store.direct.get(store.keys.basket(basket_id))
         raw = stored[basket_id]
         return fastjson.loads(raw) if raw is not None else None
 

@@ -8,7 +8,7 @@ import pytest
 import redis
 from redis.crc import key_slot
 
-from app.storage import Keys, Reads, connect
+from app.storage import Direct, Keys, connect
 from sandbox.stack import app_service, free_port
 from tests.conftest import Sandbox
 from tests.integration.conftest import Partner
@@ -42,7 +42,7 @@ def test_a_baskets_key_carries_its_hash_tag():
 
 
 def test_the_hot_read_path_answers_the_same_on_either_kind_of_redis(app_env):
-    """`storage.Reads` on a single server or, with the cluster suite, across slots."""
+    """`storage.Direct` on a single server or, with the cluster suite, across slots."""
     client = connect(
         {
             "REDIS_URL": app_env["CHECKOUT_REDIS_URL"],
@@ -54,12 +54,43 @@ def test_the_hot_read_path_answers_the_same_on_either_kind_of_redis(app_env):
     session, basket = keys.signin("session-one"), keys.basket("basket-two")
     client.set(session, b"signed in", ex=600)
     client.set(basket, b"a basket", ex=600)
-    reads = Reads(client)
-    replies = reads.run(("GETEX", session, "EX", 30), ("GET", basket), ("GET", keys.basket("x")))
+    direct = Direct(client)
+    replies = direct.run(("GETEX", session, "EX", 30), ("GET", basket), ("GET", keys.basket("x")))
     assert replies == [b"signed in", b"a basket", None]
     assert 0 < client.ttl(session) <= 30
     client.rpush(keys.signin("listed"), b"x")
     with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
-        reads.run(("GET", keys.signin("listed")), ("GET", basket))
-    assert reads.get(basket) == b"a basket"
+        direct.run(("GET", keys.signin("listed")), ("GET", basket))
+    assert direct.get(basket) == b"a basket"
+    client.close()
+
+
+def test_the_admission_batch_counts_claims_and_reads_on_either_kind_of_redis(app_env):
+    """`storage.Batch`: the pipeline methods the admission checks use, in one round trip;
+    keys in different slots on a cluster."""
+    client = connect(
+        {
+            "REDIS_URL": app_env["CHECKOUT_REDIS_URL"],
+            "REDIS_CLUSTER": app_env["CHECKOUT_REDIS_CLUSTER"] == "true",
+            "REDIS_SOCKET_TIMEOUT": 2,
+        }
+    )
+    keys = Keys(f"test-scale-{uuid.uuid4().hex[:8]}")
+    counter, claim, basket = keys.rate_limit("update", "ip"), keys.recaptcha("t"), keys.basket("b")
+    client.set(basket, b"a basket", ex=600)
+    direct = Direct(client)
+    assert direct.batch().execute() == []
+
+    def admission() -> list:
+        batch = direct.batch()
+        batch.get(basket)
+        batch.incr(counter)
+        batch.expire(counter, 61)
+        batch.set(claim, 1, nx=True, ex=120)
+        return batch.execute()
+
+    first, second = admission(), admission()
+    assert first[:2] == [b"a basket", 1] and first[3]  # the claim is taken
+    assert second[:2] == [b"a basket", 2] and second[3] is None  # and is not taken twice
+    assert 0 < client.ttl(counter) <= 61 and 60 < client.ttl(claim) <= 120
     client.close()

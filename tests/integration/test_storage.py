@@ -1,4 +1,4 @@
-"""`storage.Reads`, the hot path's read round trip, against a real Redis server.
+"""`storage.Direct`, the hot path's read round trip, against a real Redis server.
 
 Single-server behaviour: connections, reconnection, forks, threads. The replies
 themselves (their order, a TTL renewed, an error reply that leaves nothing behind) are
@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from app.storage import Reads, connect
+from app.storage import Direct, connect
 
 
 @pytest.fixture
@@ -26,36 +26,36 @@ def client(redis_url: str) -> Iterator[Any]:
 
 
 def key(name: str) -> str:
-    return f"test-reads:{uuid.uuid4().hex}:{{{name}}}"
+    return f"test-direct:{uuid.uuid4().hex}:{{{name}}}"
 
 
 def test_one_connection_serves_one_thread_round_trip_after_round_trip(client):
-    reads = Reads(client)
-    assert reads.run(("CLIENT", "ID")) == reads.run(("CLIENT", "ID"))
-    assert len(reads._idle) == 1
+    direct = Direct(client)
+    assert direct.run(("CLIENT", "ID")) == direct.run(("CLIENT", "ID"))
+    assert len(direct._idle) == 1
 
 
 def test_a_connection_the_server_dropped_is_opened_again_and_the_read_resent(client):
     stored = key("dropped")
     client.set(stored, b"still here")
-    reads = Reads(client)
-    [before] = reads.run(("CLIENT", "ID"))
+    direct = Direct(client)
+    [before] = direct.run(("CLIENT", "ID"))
     client.client_kill_filter(_id=before)
-    assert reads.get(stored) == b"still here"
-    [after] = reads.run(("CLIENT", "ID"))
+    assert direct.get(stored) == b"still here"
+    [after] = direct.run(("CLIENT", "ID"))
     assert after != before
 
 
 def test_after_a_fork_the_parents_connections_are_not_used(client):
-    reads = Reads(client)
-    [parents] = reads.run(("CLIENT", "ID"))
-    reads._pid = -1  # as in a child of a fork: os.getpid() differs from the creator's
-    [childs] = reads.run(("CLIENT", "ID"))
+    direct = Direct(client)
+    [parents] = direct.run(("CLIENT", "ID"))
+    direct._pid = -1  # as in a child of a fork: os.getpid() differs from the creator's
+    [childs] = direct.run(("CLIENT", "ID"))
     assert childs != parents
 
 
 def test_threads_never_share_a_connection(client):
-    reads = Reads(client)
+    direct = Direct(client)
     names = [key(f"t{n}") for n in range(8)]
     for name in names:
         client.set(name, name.encode())
@@ -63,7 +63,7 @@ def test_threads_never_share_a_connection(client):
 
     def read(name: str) -> None:
         for _ in range(200):
-            got = reads.run(("GET", name), ("GET", names[0]))
+            got = direct.run(("GET", name), ("GET", names[0]))
             if got != [name.encode(), names[0].encode()]:
                 wrong.append(got[0])
 
@@ -73,4 +73,4 @@ def test_threads_never_share_a_connection(client):
     for thread in threads:
         thread.join()
     assert wrong == []
-    assert 1 <= len(reads._idle) <= len(names)
+    assert 1 <= len(direct._idle) <= len(names)
