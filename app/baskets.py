@@ -199,7 +199,8 @@ class BasketStore:
         written = replace(
             basket, version=basket.version + 1, updated_at=now, expires_at=now + self.ttl
         )
-        result = self._cas(
+        result = self.direct.script(
+            self._cas,
             keys=[self.keys.basket(basket.basket_id)],
             args=[str(basket.version), written.to_json(), self.ttl],
         )

@@ -13,6 +13,8 @@ import redis
 from flask import Flask, current_app
 from redis.backoff import ExponentialBackoff
 from redis.cluster import RedisCluster
+from redis.commands.core import Script
+from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
 EXTENSION = "checkout.redis"
@@ -62,7 +64,9 @@ class Direct:
     again, as the client would send it again. So only commands whose second sending does
     no harm belong here: reads, the session's GETEX (it renews a TTL), and the
     admission's counters and token claim (a count of one too many; a claim that finds
-    its own first sending and asks for a new token).
+    its own first sending and asks for a new token), and the basket's compare-and-set
+    (one that finds its own first write is taken for a lost race: the basket is read
+    again).
 
     Replies are Redis's own, without the client's conversions: `SET` answers b"OK" or
     None. On Redis Cluster the client's own pipeline routes each command to its slot's
@@ -107,6 +111,16 @@ class Direct:
 
     def batch(self) -> Batch:
         return Batch(self)
+
+    def script(self, script: Script, keys: list[str], args: list[Any]) -> Any:
+        """Run a registered Lua script, by its SHA1 and, if the server has lost it (a
+        restart, SCRIPT FLUSH), by its source, as `Script.__call__` does."""
+        if self.pool is None:
+            return script(keys=keys, args=args)
+        try:
+            return self.run(("EVALSHA", script.sha, len(keys), *keys, *args))[0]
+        except NoScriptError:
+            return self.run(("EVAL", script.script, len(keys), *keys, *args))[0]
 
     def _take(self) -> Any:
         if self._pid != os.getpid():  # forked: the parent's sockets are not ours

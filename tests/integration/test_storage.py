@@ -74,3 +74,14 @@ def test_threads_never_share_a_connection(client):
         thread.join()
     assert wrong == []
     assert 1 <= len(direct._idle) <= len(names)
+
+
+def test_a_script_runs_by_its_sha_and_by_its_source_once_the_server_has_lost_it(client):
+    direct = Direct(client)
+    script = client.register_script("return redis.call('INCR', KEYS[1]) + tonumber(ARGV[1])")
+    counter = key("script")
+    assert direct.script(script, [counter], [10]) == 11
+    client.script_flush()  # as after a restart: EVALSHA would answer NOSCRIPT
+    assert direct.script(script, [counter], [10]) == 12
+    assert client.script_exists(script.sha) == [True]  # EVAL cached it again
+    assert direct.script(script, [counter], [10]) == 13
