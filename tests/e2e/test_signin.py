@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 
 from app.storage import Keys
 from sandbox.stack import Service, app_service, free_port
-from tests.conftest import Sandbox
+from tests.conftest import Sandbox, within_one_window
 from tests.e2e.conftest import (
     check_page,
     heading,
@@ -141,6 +141,7 @@ def test_too_many_attempts_ask_to_wait_a_minute(
     page: Page, sandbox: Sandbox, impatient_app: Service
 ) -> None:
     start = impatient_app.url + link()
+    within_one_window(60)
     page.goto(start)
     press(page, "Continue to checkout")  # the first one is fine: off to sign in
     page.goto(start)
