@@ -2,8 +2,8 @@
 
 Creating or updating a basket first counts the rate limits, claims the reCAPTCHA token
 (single use) and, for an update, reads the basket. Sent together (`storage.Batch`) they
-cost one round trip instead of three; the verdicts are then given in the order a client expects:
-no basket (404) before too many requests (429) before a replayed token (400).
+cost one round trip instead of three; the verdicts are then given in the order a client
+expects: no basket (404) before too many requests (429) before a replayed token (400).
 """
 
 from __future__ import annotations

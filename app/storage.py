@@ -56,17 +56,17 @@ class Direct:
     and every change first passes its admission checks (guards.py). Through the client,
     redis-py's layers around one round trip (pool checkout with a poll of the socket,
     retry closure, metrics hooks, deprecation checks, response callbacks, pool release)
-    cost an eighth of a GET's CPU in process and half the admission's; here the commands
-    go straight to a redis-py `Connection` kept in a list of idle ones (taking and
+    cost an eighth of a GET's CPU in process and half the admission's (under load the
+    gain is smaller: there a round trip costs mostly its wait, see the README); here the
+    commands go straight to a redis-py `Connection` kept in a list of idle ones (taking and
     returning one is atomic under the GIL, so threads never share one). The connection
     brings the client's settings: timeouts, health checks and the `Retry` policy, used
     the way the client uses it: a dropped connection is reopened and the round trip sent
     again, as the client would send it again. So only commands whose second sending does
-    no harm belong here: reads, the session's GETEX (it renews a TTL), and the
-    admission's counters and token claim (a count of one too many; a claim that finds
-    its own first sending and asks for a new token), and the basket's compare-and-set
-    (one that finds its own first write is taken for a lost race: the basket is read
-    again).
+    no harm belong here: reads, the session's GETEX (it renews a TTL), the admission's
+    counters and token claim (a count of one too many; a claim that finds its own first
+    sending and asks for a new token), and the basket's compare-and-set (one that finds
+    its own first write is taken for a lost race: the basket is read again).
 
     Replies are Redis's own, without the client's conversions: `SET` answers b"OK" or
     None. On Redis Cluster the client's own pipeline routes each command to its slot's
