@@ -16,7 +16,7 @@ from typing import Any
 
 from . import fastjson
 from .models import Money, Offer, Order, PendingChange
-from .storage import Direct, Keys
+from .storage import Batch, Direct, Keys
 
 OPEN, COMPLETING, COMPLETED = "open", "completing", "completed"
 
@@ -184,7 +184,7 @@ class BasketStore:
         raw = self.direct.get(self.keys.basket(basket_id))
         return fastjson.loads(raw) if raw is not None else None
 
-    def queue_get(self, pipe: Any, basket_id: str) -> Callable[[Iterator], Basket | None]:
+    def queue_get(self, pipe: Batch, basket_id: str) -> Callable[[Iterator], Basket | None]:
         """Queue a read on `pipe`, to share a round trip with other checks."""
         pipe.get(self.keys.basket(basket_id))
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from .errors import TooManyRequests
-from .storage import Keys
+from .storage import Batch, Keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,12 +29,11 @@ class Limit:
 
 
 class RateLimiter:
-    def __init__(self, redis: Any, keys: Keys, limits: dict[str, Limit]) -> None:
-        self.redis = redis
+    def __init__(self, keys: Keys, limits: dict[str, Limit]) -> None:
         self.keys = keys
         self.limits = limits
 
-    def queue(self, pipe: Any, scope: str, **subjects: str | None) -> Callable[[Iterator], None]:
+    def queue(self, pipe: Batch, scope: str, **subjects: str | None) -> Callable[[Iterator], None]:
         """Queue the counting on `pipe`; the returned check reads its results and judges."""
         limit = self.limits[scope]
         window = int(time.time() // limit.seconds)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from .errors import RecaptchaFailed, UpstreamError
-from .storage import Keys
+from .storage import Batch, Direct, Keys
 from .upstream import Unreachable, Upstream
 
 log = logging.getLogger(__name__)
@@ -24,25 +24,26 @@ USED_TOKEN_TTL = 600
 
 
 class RecaptchaVerifier:
-    def __init__(self, config: dict[str, Any], redis: Any, keys: Keys) -> None:
+    def __init__(self, config: dict[str, Any], direct: Direct, keys: Keys) -> None:
         self.url = config["RECAPTCHA_VERIFY_URL"]
         self.secret = config["RECAPTCHA_SECRET_KEY"]
         self.min_score = float(config["RECAPTCHA_MIN_SCORE"])
         self.action = config["RECAPTCHA_ACTION"]
         self.hostnames = frozenset(config["RECAPTCHA_HOSTNAMES"])
         self.timeout = float(config["RECAPTCHA_TIMEOUT"])
-        self.redis = redis
+        self.direct = direct
         self.keys = keys
         self.http = Upstream(self.url, connect_timeout=self.timeout, read_timeout=self.timeout)
 
     def verify(self, token: str | None, remote_ip: str | None, *, claimed: bool = False) -> None:
         """Return quietly for a human; raise `RecaptchaFailed` otherwise.
 
-        `claimed`: the caller already ran `queue_claim` for this token in its own pipeline.
+        `claimed`: the caller already ran `queue_claim` for this token in its own batch
+        (guards.py); otherwise the claim is made here first.
         """
         if not claimed:
-            pipe = self.redis.pipeline(transaction=False)
-            self.queue_claim(pipe, token)(iter(pipe.execute()))
+            batch = self.direct.batch()
+            self.queue_claim(batch, token)(iter(batch.execute()))
         assert token is not None
         form = {"secret": self.secret, "response": token}
         if remote_ip:
@@ -56,7 +57,7 @@ class RecaptchaVerifier:
             raise UpstreamError()
         self._judge(result)
 
-    def queue_claim(self, pipe: Any, token: str | None) -> Callable[[Iterator], None]:
+    def queue_claim(self, pipe: Batch, token: str | None) -> Callable[[Iterator], None]:
         """Queue the single-use claim of `token`; the returned check raises on a replay."""
         if not token or len(token) > MAX_TOKEN_LENGTH:
 

@@ -20,7 +20,7 @@ from .tokens import TokenValidator
 def init_app(app: Flask) -> None:
     storage.init_app(app)
     config = app.config
-    redis, keys = app.extensions[storage.EXTENSION], app.extensions["checkout.keys"]
+    direct, keys = app.extensions["checkout.direct"], app.extensions["checkout.keys"]
     backend = SubscriptionClient(
         config["SUBSCRIPTION_API_URL"],
         config["SUBSCRIPTION_API_TOKEN"],
@@ -32,11 +32,10 @@ def init_app(app: Flask) -> None:
             cooldown=config["SUBSCRIPTION_API_BREAKER_COOLDOWN"],
         ),
     )
-    store = BasketStore(app.extensions["checkout.direct"], keys, config["BASKET_TTL_SECONDS"])
+    store = BasketStore(direct, keys, config["BASKET_TTL_SECONDS"])
     app.extensions["checkout.checkout"] = Checkout(store, backend, config)
-    app.extensions["checkout.recaptcha"] = RecaptchaVerifier(config, redis, keys)
+    app.extensions["checkout.recaptcha"] = RecaptchaVerifier(config, direct, keys)
     app.extensions["checkout.limiter"] = RateLimiter(
-        redis,
         keys,
         {
             "create": Limit.parse(config["RATE_LIMIT_CREATE"]),

@@ -213,3 +213,16 @@ def test_a_completion_abandoned_midway_is_taken_over_and_submitted_once(make_app
     (order,) = sandbox.orders()
     assert done.json["basket"]["order"]["orderId"] == order["orderId"]
     assert order["submissions"] == 1
+
+
+def test_a_token_verified_without_an_admission_is_claimed_by_the_verifier(make_app):
+    """`verify` on its own claims the token first, in the same batch an admission uses."""
+    from app.errors import RecaptchaFailed
+    from app.services import recaptcha
+
+    app = make_app()
+    token = recaptcha_token()
+    with app.app_context():
+        recaptcha().verify(token, None)
+        with pytest.raises(RecaptchaFailed, match="already used"):
+            recaptcha().verify(token, None)
