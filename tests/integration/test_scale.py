@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -41,8 +43,9 @@ def test_a_baskets_key_carries_its_hash_tag():
     assert key_slot(keys.basket(basket_id).encode()) == key_slot(basket_id.encode())
 
 
-def test_the_hot_read_path_answers_the_same_on_either_kind_of_redis(app_env):
-    """`storage.Direct` on a single server or, with the cluster suite, across slots."""
+@pytest.fixture
+def client(app_env: dict[str, str]) -> Iterator[Any]:
+    """A client for the suite's Redis: a single server or, with the cluster suite, a cluster."""
     client = connect(
         {
             "REDIS_URL": app_env["CHECKOUT_REDIS_URL"],
@@ -50,6 +53,12 @@ def test_the_hot_read_path_answers_the_same_on_either_kind_of_redis(app_env):
             "REDIS_SOCKET_TIMEOUT": 2,
         }
     )
+    yield client
+    client.close()
+
+
+def test_the_hot_read_path_answers_the_same_on_either_kind_of_redis(client):
+    """`storage.Direct` on a single server or, with the cluster suite, across slots."""
     keys = Keys(f"test-scale-{uuid.uuid4().hex[:8]}")
     session, basket = keys.signin("session-one"), keys.basket("basket-two")
     client.set(session, b"signed in", ex=600)
@@ -62,19 +71,11 @@ def test_the_hot_read_path_answers_the_same_on_either_kind_of_redis(app_env):
     with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
         direct.run(("GET", keys.signin("listed")), ("GET", basket))
     assert direct.get(basket) == b"a basket"
-    client.close()
 
 
-def test_the_admission_batch_counts_claims_and_reads_on_either_kind_of_redis(app_env):
+def test_the_admission_batch_counts_claims_and_reads_on_either_kind_of_redis(client):
     """`storage.Batch`: the pipeline methods the admission checks use, in one round trip;
     keys in different slots on a cluster."""
-    client = connect(
-        {
-            "REDIS_URL": app_env["CHECKOUT_REDIS_URL"],
-            "REDIS_CLUSTER": app_env["CHECKOUT_REDIS_CLUSTER"] == "true",
-            "REDIS_SOCKET_TIMEOUT": 2,
-        }
-    )
     keys = Keys(f"test-scale-{uuid.uuid4().hex[:8]}")
     counter, claim, basket = keys.rate_limit("update", "ip"), keys.recaptcha("t"), keys.basket("b")
     client.set(basket, b"a basket", ex=600)
@@ -93,4 +94,3 @@ def test_the_admission_batch_counts_claims_and_reads_on_either_kind_of_redis(app
     assert first[:2] == [b"a basket", 1] and first[3]  # the claim is taken
     assert second[:2] == [b"a basket", 2] and second[3] is None  # and is not taken twice
     assert 0 < client.ttl(counter) <= 61 and 60 < client.ttl(claim) <= 120
-    client.close()

@@ -1,4 +1,4 @@
-"""`storage.Direct`, the hot path's read round trip, against a real Redis server.
+"""`storage.Direct`, the hot path's round trips, against a real Redis server.
 
 Single-server behaviour: connections, reconnection, forks, threads. The replies
 themselves (their order, a TTL renewed, an error reply that leaves nothing behind) are
