@@ -151,10 +151,17 @@ class Service:
     """A child process serving HTTP on loopback, ready once `health_path` answers."""
 
     def __init__(
-        self, name: str, command: list[str], port: int, health_path: str, env: Mapping[str, str]
+        self,
+        name: str,
+        command: list[str],
+        port: int,
+        health_path: str,
+        env: Mapping[str, str],
+        cwd: Path = ROOT,
     ) -> None:
         self.name = name
         self.command = command
+        self.cwd = cwd
         self.port = port
         self.health_path = health_path
         self.env = {**os.environ, **env}
@@ -175,7 +182,7 @@ class Service:
         if log_path is not None:
             output = open(log_path, "ab")  # noqa: SIM115 - the child owns it from here
         self.process = subprocess.Popen(
-            self.command, cwd=ROOT, env=self.env, stdout=output, stderr=output
+            self.command, cwd=self.cwd, env=self.env, stdout=output, stderr=output
         )
         if log_path is not None:
             output.close()
@@ -232,14 +239,20 @@ def gunicorn_service(
     health: str,
     *options: str,
     workers: int = 2,
+    cwd: Path = ROOT,
 ) -> Service:
     """The WSGI app `target` under gunicorn with the production settings
-    (app/gunicorn_config.py); `options` go on gunicorn's command line."""
+    (app/gunicorn_config.py); `options` go on gunicorn's command line.
+
+    `python -m` puts the working directory first on the path, and the settings import
+    the `app` package before gunicorn's `--chdir` applies: `cwd` decides whose `app`
+    (and so whose templates) is served.
+    """
     command = [
         sys.executable, "-m", "gunicorn", "-c", "python:app.gunicorn_config", *options, target
     ]  # fmt: skip
     env = {**env, "CHECKOUT_BIND": f"127.0.0.1:{port}", "CHECKOUT_WORKERS": str(workers)}
-    return Service(name, command, port, health, env)
+    return Service(name, command, port, health, env, cwd)
 
 
 def _redis_ping(port: int) -> bool:

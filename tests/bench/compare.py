@@ -38,12 +38,22 @@ SCENARIOS = os.environ.get("BENCH_SCENARIOS", "get,page,put").split(",")
 
 
 def served(stack: Stack, tree: Path) -> Service:
-    """The app of `tree` (its `app` package first on the path), as `make bench` serves it."""
+    """The app of `tree` (its `app` package first on the path), as `make bench` serves it.
+
+    Until this check, the BASE build imported this tree's `app`: every comparison was of
+    this tree against itself.
+    """
     env = {**stack.env, "PYTHONPATH": str(tree)}
-    options = ("--chdir", str(tree), "--max-requests", "0")
-    return stack._start(
-        gunicorn_service(tree.name, "wsgi:app", free_port(), env, "/healthz", *options)
+    where = subprocess.run(
+        [sys.executable, "-c", "import app; print(app.__file__)"],
+        cwd=tree, env={**os.environ, **env}, capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    if not Path(where).is_relative_to(tree):
+        raise RuntimeError(f"the build of {tree} would serve {where}")
+    service = gunicorn_service(
+        tree.name, "wsgi:app", free_port(), env, "/healthz", "--max-requests", "0", cwd=tree
     )
+    return stack._start(service)
 
 
 def _drive(
