@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import MutableMapping
 from typing import Any
 
-from flask import Flask
 from flask.templating import Environment as FlaskEnvironment
 
 
@@ -28,9 +27,3 @@ class Environment(FlaskEnvironment):
         if not d:
             return self.globals
         return super().make_globals(d)
-
-
-class FlaskWithEnvironment(Flask):
-    """Flask, rendering with the environment above."""
-
-    jinja_environment = Environment

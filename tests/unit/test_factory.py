@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 
 from app import create_app
@@ -127,3 +130,23 @@ def test_a_landing_cookie_from_another_secret_or_salt_is_no_basket():
         cookie = signer.sign("basket-id").decode()
         with app.test_request_context(headers={"Cookie": f"landing_state={cookie}"}):
             assert landing.read_basket_id() == expected
+
+
+def test_async_hooks_are_still_made_sync_when_the_answer_is_remembered():
+    app = create_app()
+    made_sync: list[Callable[..., Any]] = []
+
+    def recording(func: Callable[..., Any]) -> Callable[..., Any]:
+        made_sync.append(func)
+        return func
+
+    app.async_to_sync = recording  # type: ignore[method-assign]
+
+    def plain() -> None: ...
+
+    async def coroutine() -> None: ...
+
+    for _ in range(2):  # asked again: the remembered answer
+        app.ensure_sync(plain)
+        app.ensure_sync(coroutine)
+    assert made_sync == [coroutine, coroutine]
