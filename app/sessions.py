@@ -19,7 +19,7 @@ from flask.json.tag import TaggedJSONSerializer
 from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.datastructures import CallbackDict
 
-from . import landing
+from . import fastjson, landing
 from .baskets import Prefetched
 from .cookies import SignedValue, from_header
 from .errors import ServiceUnavailable
@@ -100,12 +100,26 @@ class RedisSessionInterface(SessionInterface):
                 return None
             if stored is not None:
                 try:
-                    data = self.serializer.loads(stored)
+                    data = self._loads(stored)
                 except ValueError:
                     data = None
                 if isinstance(data, dict):
                     return RedisSession(data, sid, new=False)
         return RedisSession(None, _new_id(), new=True)
+
+    def _loads(self, stored: bytes) -> Any:
+        """Flask's tagged JSON, read as plain JSON when nothing in it is tagged.
+
+        Flask writes a value JSON lacks (a flashed message's tuple, bytes, a date) as a
+        one-key object whose key starts with a space, `{" t": [...]}`, and on reading
+        walks the whole decoded session in Python looking for them: 2.8 % of a basket
+        page's instructions. Written compactly, every tag starts with the bytes `{" `;
+        without them the session is plain JSON. With them, or with a plain key that
+        starts with a space, Flask reads it as before.
+        """
+        if b'{" ' in stored:
+            return self.serializer.loads(stored)
+        return fastjson.loads(stored)
 
     @staticmethod
     def _read(app: Flask, sid: str, request: Request) -> Any:
