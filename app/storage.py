@@ -56,8 +56,7 @@ class Direct:
     and every change first passes its admission checks (guards.py). Through the client,
     redis-py's layers around one round trip (pool checkout with a poll of the socket,
     retry closure, metrics hooks, deprecation checks, response callbacks, pool release)
-    cost an eighth of a GET's CPU in process and half the admission's (under load the
-    gain is smaller: there a round trip costs mostly its wait, see the README); here the
+    cost an eighth of a GET's CPU in process and half the admission's; here the
     commands go straight to a redis-py `Connection` kept in a list of idle ones (taking and
     returning one is atomic under the GIL, so threads never share one). The connection
     brings the client's settings: timeouts, health checks and the `Retry` policy, used
