@@ -118,7 +118,7 @@ class RedisSessionInterface(SessionInterface):
         starts with a space, Flask reads it as before.
         """
         if b'{" ' in stored:
-            return self.serializer.loads(stored)
+            return self.serializer.loads(stored.decode())
         return fastjson.loads(stored)
 
     @staticmethod
