@@ -47,3 +47,13 @@ def test_a_page_without_forms_opens_no_session_for_a_visitor(app_server: Service
         response = requests.get(app_server.url + path, timeout=10)
         assert response.status_code in (200, 404)
         assert "checkout_session" not in response.headers.get("Set-Cookie", ""), path
+
+
+def test_every_form_is_refused_without_its_token(app_server: Service):
+    browser = signed_in_browser(app_server.url)
+    assert browser is not None, "the journey up to the basket page did not complete"
+    fields = {"offer": "OFF-X", "subscription": "SUB-1001", "recaptcha_token": recaptcha_token()}
+    for path in ("/start", "/basket/add", "/basket/remove", "/review", "/signout"):
+        refused = browser.post(app_server.url + path, data=fields, timeout=10)
+        assert refused.status_code == 400, path
+    assert browser.get(app_server.url + "/basket", timeout=10).status_code == 200  # still in
