@@ -59,12 +59,15 @@ def _new_id() -> str:
     return secrets.token_urlsafe(32)
 
 
+def _changed(session: RedisSession) -> None:
+    """CallbackDict's hook, handed the session: a closure over `self` instead would make
+    every session a reference cycle, left for the garbage collector to find."""
+    session.modified = True
+
+
 class RedisSession(CallbackDict[str, Any], SessionMixin):
     def __init__(self, data: dict[str, Any] | None, sid: str, *, new: bool) -> None:
-        def changed(_: CallbackDict[str, Any]) -> None:
-            self.modified = True
-
-        super().__init__(data or {}, changed)
+        super().__init__(data or {}, _changed)
         self.sid = sid
         self.new = new
         self.modified = False

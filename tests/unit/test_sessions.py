@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
 from datetime import UTC, datetime
 from typing import Any
 
@@ -9,7 +11,7 @@ import pytest
 from flask.json.tag import TaggedJSONSerializer
 
 from app import create_app
-from app.sessions import RedisSessionInterface
+from app.sessions import RedisSession, RedisSessionInterface
 
 pytestmark = pytest.mark.unit
 
@@ -42,3 +44,18 @@ def test_an_untagged_session_is_read_as_plain_json(interface, monkeypatch):
     stored = interface.serializer.dumps(data).encode()
     monkeypatch.setattr(TaggedJSONSerializer, "loads", lambda *_: pytest.fail("tag walk"))
     assert interface._loads(stored) == data
+
+
+def test_a_session_is_freed_as_soon_as_it_is_dropped():
+    """No reference cycle: the garbage collector need not find it (it would find one per
+    page view, and promote what survives to where full collections look)."""
+    gc.disable()
+    try:
+        session = RedisSession({"a": 1}, "sid", new=False)
+        session["b"] = 2
+        assert session.modified
+        gone = weakref.ref(session)
+        del session
+        assert gone() is None
+    finally:
+        gc.enable()
