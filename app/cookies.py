@@ -47,7 +47,10 @@ class SignedValue:
     """Signs and checks one kind of value; `timed` adds when it was signed."""
 
     def __init__(self, secret: str, salt: str, *, timed: bool, max_length: int) -> None:
-        self._key = hashlib.sha1(salt.encode() + b"signer" + secret.encode()).digest()
+        key = hashlib.sha1(salt.encode() + b"signer" + secret.encode()).digest()
+        # Keyed once; each signature starts from a copy. hmac.digest() keys OpenSSL's
+        # HMAC afresh on every call, looking the algorithm up again each time.
+        self._keyed = hmac.new(key, digestmod=hashlib.sha1)
         self._timed = timed
         self._max_length = max_length
 
@@ -75,8 +78,9 @@ class SignedValue:
         return value, signed_at
 
     def _signature(self, head: str) -> bytes:
-        mac = hmac.digest(self._key, head.encode(), "sha1")
-        return base64.urlsafe_b64encode(mac).rstrip(b"=")
+        mac = self._keyed.copy()
+        mac.update(head.encode())
+        return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=")
 
 
 def _encode_int(number: int) -> str:
