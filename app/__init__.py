@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class CheckoutApp(Flask):
-    """Flask, rendering with our Jinja environment (templating.py)."""
+    """Flask, rendering with our Jinja environment (templating.py), and remembering
+    which of its functions are async."""
 
     jinja_environment = Environment
 

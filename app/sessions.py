@@ -115,7 +115,7 @@ class RedisSessionInterface(SessionInterface):
 
         Flask writes a value JSON lacks (a flashed message's tuple, bytes, a date) as a
         one-key object whose key starts with a space, `{" t": [...]}`, and on reading
-        walks the whole decoded session in Python looking for them: 2.8 % of a basket
+        walks the whole decoded session in Python looking for them: 2.5 % of a basket
         page's instructions. Written compactly, every tag starts with the bytes `{" `;
         without them the session is plain JSON. With them, or with a plain key that
         starts with a space, Flask reads it as before.

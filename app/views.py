@@ -191,7 +191,7 @@ def _page_context(known: dict[tuple[str, str], Any]) -> Callable[[], dict[str, A
         return {
             # The forms' `csrf_token()`: the kept token as it is. flask-wtf's own (from
             # its context processor, overridden here) looks its settings up again on
-            # every call: two calls were 5 % of a basket page's instructions.
+            # every call: two calls were 4 % of a basket page's instructions.
             "csrf_token": (lambda: token) if token is not None else generate_csrf,
             "signed_in_as": customer_name() if "auth" in session else None,
             "start_again_url": first_touch_link(),
