@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from .errors import InvalidRequest, SubscriptionLocked, SubscriptionNotFound, UpstreamError
 from .models import Order, Quote, Subscription
-from .upstream import Retries, Unreachable, Upstream
+from .upstream import Unreachable, Upstream
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -74,13 +74,12 @@ class SubscriptionClient:
         self.timeout = (connect_timeout, read_timeout)
         self.breaker = breaker or CircuitBreaker(threshold=5, cooldown=5.0)
         # A read timeout is not retried: the budget of one call stays connect + read.
-        retry = Retries(count=read_retries)
         self.http = Upstream(
             base_url,
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
             headers={"Authorization": f"Bearer {token}"},
-            retries=retry,
+            retries=read_retries,
         )
 
     def get_subscription(self, subscription_id: str) -> Subscription:

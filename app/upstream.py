@@ -1,63 +1,65 @@
-"""HTTP to the upstreams (the subscription backend, reCAPTCHA), on libcurl (pycurl).
+"""HTTP to the upstreams (the subscription backend, reCAPTCHA), on `requests`.
 
-A `PUT` makes two upstream calls, and they were the largest part of its CPU: urllib3
-(and http.client under it) cost ~155 µs of CPU per call here, libcurl ~45 µs, and answers
-come back sooner. Each thread keeps one curl handle per upstream, and with it a
-kept-alive connection that libcurl checks before reuse.
+Each `Upstream` owns one `requests.Session`, whose pool keeps connections alive for the
+worker's concurrency (`pool_size`; a burst beyond it opens extra connections rather than
+waiting or failing). The policy, and why:
 
-- Proxy: worked out once, at start, from the standard variables (HTTP(S)_PROXY,
-  NO_PROXY) and given to libcurl, which then looks at no variable itself.
-- Timeouts: `connect_timeout` to connect, and `connect_timeout + read_timeout` for the
-  whole call: one attempt never holds a worker longer than that.
-- Retries (`Retries`): a call that could not connect never reached the upstream, so it
-  is tried again whatever its method; a gateway error (502, 503, 504) is tried again only
-  for methods that change nothing; a read that timed out is not tried again.
-- libcurl itself sends a request once more, on a new connection, when a kept-alive
-  connection it reused closes without a byte of answer (usually the upstream closed it
-  while idle, but it may have done the work first). That is safe for what we send: a
-  quote changes nothing, an order carries its `Idempotency-Key` and finds the same
-  order, and a reCAPTCHA token seen twice is refused as a duplicate, which asks the
-  customer to try again rather than letting anything through.
-- Certificates: checked against certifi's bundle, the same as `requests` and urllib3.
+- Retries (urllib3 `Retry`): a call that could not connect (refused, unresolved, connect
+  timeout) never reached the upstream, so it is tried again whatever its method. A
+  gateway error (502, 503, 504) is tried again for GET only, which changes nothing, and
+  the last such answer is returned. A call that failed after it was sent (read timeout,
+  reset, a kept-alive connection closed without an answer) is never sent again, whatever
+  its method: the upstream may have done the work, and we never send an order twice (the
+  caller's own retry carries the same `Idempotency-Key`). `Retry-After` is not obeyed: a
+  worker does not wait on what an upstream asks.
+- Timeouts: `connect_timeout` to connect, `read_timeout` for each wait on the answer.
+- Answers larger than `MAX_ANSWER_BYTES` are `Unreachable`: the body is streamed and
+  not read past the limit.
+- Redirects are not followed: an upstream API answers where we asked.
+- Proxies: requests' own reading of HTTP(S)_PROXY and NO_PROXY (CIDR entries too), on
+  every call. Certificates: requests' defaults.
+- Cookies: none is kept. A cookie an upstream sets would go back with the next call,
+  which is another customer's.
+- Errors name what failed (the exception classes), never what was sent: the body and
+  the headers carry secrets.
 """
 
 from __future__ import annotations
 
+import json as jsonlib
 import os
-import threading
-import time
-import urllib.request
-from dataclasses import dataclass
+from http.cookiejar import DefaultCookiePolicy
 from typing import Any
-from urllib.parse import urlencode, urlsplit
 
-import certifi
-import pycurl
-
-from . import fastjson
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 MAX_ANSWER_BYTES = 1 << 20
-# libcurl's codes for a call that never reached the upstream.
-_NOT_CONNECTED = frozenset(
-    {pycurl.E_COULDNT_RESOLVE_PROXY, pycurl.E_COULDNT_RESOLVE_HOST, pycurl.E_COULDNT_CONNECT}
-)
+BACKOFF_SECONDS = 0.1  # before retry n: nothing, then 0.2 s, 0.4 s, … (urllib3's formula)
+_CHUNK_BYTES = 64 * 1024
 
 
 class Unreachable(Exception):
     """No answer came: refused, reset, timed out, too large, not HTTP."""
 
 
-@dataclass(frozen=True, slots=True)
-class Retries:
-    count: int = 0
-    methods: frozenset[str] = frozenset({"GET"})
-    statuses: frozenset[int] = frozenset({502, 503, 504})
-    backoff_seconds: float = 0.1
-
-    def pause(self, attempt: int) -> None:
-        """Before retry `attempt` (1, 2, …): nothing, then 0.2 s, 0.4 s, …"""
-        if attempt > 1:
-            time.sleep(self.backoff_seconds * 2 ** (attempt - 1))
+def retry_policy(retries: int) -> Retry:
+    """`retries` more tries after a failed connect, or after a gateway error on a GET."""
+    return Retry(
+        total=retries,
+        connect=retries,
+        status=retries,
+        read=0,  # sent, then no answer: the upstream may have acted on it
+        other=0,
+        redirect=0,
+        allowed_methods=frozenset({"GET"}),  # for gateway errors and read errors
+        status_forcelist=frozenset({502, 503, 504}),
+        backoff_factor=BACKOFF_SECONDS,
+        raise_on_status=False,  # the last gateway error is the answer
+        respect_retry_after_header=False,
+    )
 
 
 class Upstream:
@@ -68,18 +70,41 @@ class Upstream:
         connect_timeout: float,
         read_timeout: float,
         headers: dict[str, str] | None = None,
-        retries: Retries | None = None,
+        retries: int = 0,
+        pool_size: int = 32,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self.proxy = _proxy_for(self.base_url)
-        self.connect_ms = max(1, int(connect_timeout * 1000))
-        self.total_ms = max(1, int((connect_timeout + read_timeout) * 1000))
-        self.retries = retries or Retries()
-        self.headers = [
-            f"{name}: {value}".encode("latin-1")
-            for name, value in {"Accept": "application/json", **(headers or {})}.items()
-        ]
-        self._local = threading.local()
+        self.timeout = (connect_timeout, read_timeout)
+        self.headers = {
+            "Accept": "application/json",
+            "User-Agent": "partner-subscription-checkout",
+            **(headers or {}),
+        }
+        self.retries = retries
+        self.pool_size = pool_size
+        self._session = self._new_session()
+
+    def _new_session(self) -> requests.Session:
+        session = requests.Session()
+        session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+        # An `auth` of our own, so that requests never looks in ~/.netrc for one, which
+        # would replace the Authorization header we send.
+        session.auth = _no_auth
+        session.headers.update(self.headers)
+        adapter = HTTPAdapter(
+            pool_connections=1,  # one upstream host
+            pool_maxsize=self.pool_size,
+            pool_block=False,
+            max_retries=retry_policy(self.retries),
+        )
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        self._pid = os.getpid()
+        return session
+
+    def close(self) -> None:
+        """Close the kept-alive connections."""
+        self._session.close()
 
     def request(
         self,
@@ -94,104 +119,73 @@ class Upstream:
 
         Raises `Unreachable` when no answer came.
         """
-        sent = [*self.headers, *(f"{k}: {v}".encode("latin-1") for k, v in (headers or {}).items())]
-        body: bytes | None = None
+        if self._pid != os.getpid():
+            # A forked child must not share its parent's sockets (nor read its answers):
+            # it closes its copies (a close without shutdown leaves the parent's open).
+            self._session.close()
+            self._session = self._new_session()
+        sent = dict(headers or {})
+        data: bytes | dict[str, str] | None = None
         if json is not None:
-            body = fastjson.dumps(json)
-            sent.append(b"Content-Type: application/json")
+            data = jsonlib.dumps(json, separators=(",", ":"), allow_nan=False).encode()
+            sent["Content-Type"] = "application/json"
         elif form is not None:
-            body = urlencode(form).encode()
-            sent.append(b"Content-Type: application/x-www-form-urlencoded")
-        if body is not None:
-            sent.append(b"Expect:")  # send the body at once, without waiting for "100 Continue"
-        url = self.base_url + path
-        attempt = 0
-        while True:
-            try:
-                status, answer = self._once(method, url, sent, body)
-            except _NotConnected as exc:
-                if attempt >= self.retries.count:
-                    raise Unreachable(str(exc)) from None
-            else:
-                if not (
-                    status in self.retries.statuses
-                    and method in self.retries.methods
-                    and attempt < self.retries.count
-                ):
-                    return status, _json(answer)
-            attempt += 1
-            self.retries.pause(attempt)
-
-    def _once(
-        self, method: str, url: str, headers: list[bytes], body: bytes | None
-    ) -> tuple[int, bytes]:
-        handle = self._handle()
-        chunks: list[bytes] = []
-        size = 0
-
-        def write(data: bytes) -> int | None:
-            nonlocal size
-            size += len(data)
-            if size > MAX_ANSWER_BYTES:
-                return 0  # not all taken: libcurl stops the transfer
-            chunks.append(data)
-            return None
-
-        handle.setopt(pycurl.URL, url)
-        handle.setopt(pycurl.HTTPHEADER, headers)
-        handle.setopt(pycurl.WRITEFUNCTION, write)
-        if body is not None:
-            handle.setopt(pycurl.POSTFIELDS, body)
-        else:
-            handle.setopt(pycurl.HTTPGET, 1)
-        if method in ("GET", "POST"):
-            handle.unsetopt(pycurl.CUSTOMREQUEST)
-        else:
-            handle.setopt(pycurl.CUSTOMREQUEST, method)
+            data = form  # form-encoded by requests
         try:
-            handle.perform()
-        except pycurl.error as exc:
-            code, message = exc.args[0], exc.args[1] if len(exc.args) > 1 else ""
-            reason = f"curl error {code}: {message}"  # says what failed, never what was sent
-            if code in _NOT_CONNECTED or (
-                code == pycurl.E_OPERATION_TIMEDOUT and not handle.getinfo(pycurl.CONNECT_TIME)
-            ):
-                raise _NotConnected(reason) from None
-            raise Unreachable(reason) from None
-        return int(handle.getinfo(pycurl.RESPONSE_CODE)), b"".join(chunks)
-
-    def _handle(self) -> pycurl.Curl:
-        """This thread's handle, made on first use (and again in a forked child)."""
-        local = self._local
-        if getattr(local, "pid", None) != os.getpid():
-            handle = pycurl.Curl()
-            handle.setopt(pycurl.NOSIGNAL, 1)  # timeouts without signals: safe in threads
-            handle.setopt(pycurl.CONNECTTIMEOUT_MS, self.connect_ms)
-            handle.setopt(pycurl.TIMEOUT_MS, self.total_ms)
-            handle.setopt(pycurl.PROXY, self.proxy or "")  # "": none, whatever the environment
-            handle.setopt(pycurl.CAINFO, certifi.where())
-            handle.setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
-            handle.setopt(pycurl.FOLLOWLOCATION, 0)
-            handle.setopt(pycurl.USERAGENT, "partner-subscription-checkout")
-            local.handle, local.pid = handle, os.getpid()
-        return local.handle
+            response = self._session.request(
+                method,
+                self.base_url + path,
+                data=data,
+                headers=sent,
+                timeout=self.timeout,
+                allow_redirects=False,
+                stream=True,
+            )
+            with response:
+                return response.status_code, _decode(_read(response))
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+            raise Unreachable(_reason(exc)) from None
 
 
-class _NotConnected(Unreachable):
-    """The call never reached the upstream: safe to try again."""
+def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    return request
 
 
-def _json(answer: bytes) -> Any:
+def _read(response: requests.Response) -> bytes:
+    """The body, or `Unreachable` as soon as it is larger than `MAX_ANSWER_BYTES`."""
+    too_large = Unreachable(f"answer larger than {MAX_ANSWER_BYTES} bytes")
+    length = response.headers.get("Content-Length", "")
+    if length.isdigit() and int(length) > MAX_ANSWER_BYTES:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_content(_CHUNK_BYTES):
+        size += len(chunk)
+        if size > MAX_ANSWER_BYTES:
+            raise too_large  # closing the response drops the connection, unread
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _decode(body: bytes) -> Any:
     try:
-        return fastjson.loads(answer) if answer else None
-    except fastjson.JSONDecodeError:
+        return jsonlib.loads(body) if body else None
+    except (ValueError, RecursionError):  # not JSON, not text, or nested too deep
         return None
 
 
-def _proxy_for(url: str) -> str | None:
-    """The proxy the standard environment variables name for `url`, if any."""
-    parts = urlsplit(url)
-    proxies = urllib.request.getproxies()
-    if not proxies or urllib.request.proxy_bypass(parts.hostname or ""):
-        return None
-    return proxies.get(parts.scheme)
+def _reason(exc: BaseException) -> str:
+    """The classes of the error and of what caused it, e.g. `ConnectionError <
+    MaxRetryError < NewConnectionError < ConnectionRefusedError`: their messages may
+    quote the URL."""
+    names: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen and len(names) < 6:
+        seen.add(id(current))
+        names.append(type(current).__name__)
+        inner = getattr(current, "reason", None)  # urllib3's MaxRetryError
+        if not isinstance(inner, BaseException):
+            inner = next((a for a in current.args if isinstance(a, BaseException)), None)
+        current = inner or current.__cause__ or current.__context__
+    return " < ".join(names)

@@ -186,7 +186,7 @@ def test_logs_carry_no_secret_the_requests_did(app_env, sandbox: Sandbox, tmp_pa
     text = log.read_text()
     lines = [json.loads(line) for line in text.splitlines() if line.startswith('{"event"')]
     assert len(lines) >= 5 and all({"requestId", "status", "durationMs"} <= set(x) for x in lines)
-    assert "backend POST /subscriptions/SUB-1001/quotes failed: curl error 52" in text
+    assert "backend POST /subscriptions/SUB-1001/quotes failed: ConnectionError" in text
     for secret in [
         client.token,
         cookie,
