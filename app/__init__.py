@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,38 +10,13 @@ from flask import Flask
 
 from . import api, config, errors, health, landing, middleware, services, sessions, signin, views
 from .extensions import csrf
-from .fastjson import OrjsonProvider
-from .templating import Environment
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-class CheckoutApp(Flask):
-    """Flask, rendering with our Jinja environment (templating.py), and remembering
-    which of its functions are async."""
-
-    jinja_environment = Environment
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._async: dict[Callable[..., Any], bool] = {}
-
-    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
-        """Flask's, with the answer remembered per function.
-
-        Flask asks for every hook, context processor and view on every request, and
-        `inspect.iscoroutinefunction` answering afresh was 2 % of a GET's instructions.
-        The functions asked about are the ones registered with this app: a fixed few.
-        """
-        is_async = self._async.get(func)
-        if is_async is None:
-            is_async = self._async[func] = inspect.iscoroutinefunction(func)
-        return self.async_to_sync(func) if is_async else func
-
-
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Defaults, then instance/config.py, then CHECKOUT_* variables, then `test_config`."""
-    app = CheckoutApp(
+    app = Flask(
         __name__,
         instance_path=str(ROOT / "instance"),
         instance_relative_config=True,
@@ -57,7 +30,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.from_mapping(test_config)
     config.normalise(app.config)
     config.check_production(app.config)
-    app.json = OrjsonProvider(app)
     _configure_logging(app)
 
     middleware.init_app(app)

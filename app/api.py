@@ -29,8 +29,7 @@ MAX_REMOVE_OFFERS = 20
 
 def basket_json(stored: dict[str, Any]) -> dict[str, Any]:
     """The basket as partners see it, from its stored form (`Basket.as_dict`): money as
-    decimal strings with a currency. Working on the stored data lets `GET` answer
-    without building the basket's objects."""
+    decimal strings with a currency."""
     completed = stored["status"] == COMPLETED
     return {
         "basketId": stored["basketId"],
@@ -73,8 +72,8 @@ def _customer() -> str:
 @bp.get("/checkout/basket")
 def get_basket() -> Response:
     customer = _customer()
-    stored = checkout().view(customer, landing.read_basket_id())
-    return jsonify({"message": "Basket retrieved successfully", "basket": basket_json(stored)})
+    basket = checkout().load(customer, landing.read_basket_id())
+    return _basket_response(basket, "Basket retrieved successfully")
 
 
 @bp.post("/checkout/basket")

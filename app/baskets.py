@@ -7,16 +7,15 @@ two updates at once never lose one: the loser re-reads and applies its change ag
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
-from . import fastjson
 from .models import Money, Offer, Order, PendingChange
-from .storage import Batch, Direct, Keys
+from .storage import Batch, Keys
 
 OPEN, COMPLETING, COMPLETED = "open", "completing", "completed"
 
@@ -78,8 +77,8 @@ class Basket:
                 return offer
         return None
 
-    def to_json(self) -> bytes:
-        return fastjson.dumps(self.as_dict())
+    def to_json(self) -> str:
+        return json.dumps(self.as_dict(), separators=(",", ":"))
 
     def as_dict(self) -> dict[str, Any]:
         """The stored form; `api.basket_json` shows partners a view of it."""
@@ -112,9 +111,8 @@ class Basket:
     @classmethod
     def from_json(cls, raw: bytes | str) -> Basket:
         """A basket as `to_json` wrote it. What we stored was checked on the way in (the
-        backend's answers by `models`), so it is read back without checking it again: a
-        basket is read on every request, and the checks cost more than the rest."""
-        return cls.from_dict(fastjson.loads(raw))
+        backend's answers by `models`), so it is read back without checking it again."""
+        return cls.from_dict(json.loads(raw))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Basket:
@@ -153,45 +151,28 @@ def _offer(d: dict[str, Any]) -> Offer:
     return Offer(d["id"], d["name"], _money(d["price"]), d["description"])
 
 
-@dataclass(frozen=True, slots=True)
-class Prefetched:
-    """A basket's stored value, read ahead in a round trip the request was making anyway;
-    parsed only if the view uses it."""
-
-    basket_id: str
-    raw: bytes | None
-
-    def basket(self) -> Basket | None:
-        return _stored(self.raw)
-
-
 def _stored(raw: bytes | None) -> Basket | None:
     return Basket.from_json(raw) if raw is not None else None
 
 
 class BasketStore:
-    def __init__(self, direct: Direct, keys: Keys, ttl_seconds: int) -> None:
-        self.direct = direct
+    def __init__(self, client: Any, keys: Keys, ttl_seconds: int) -> None:
+        self.client = client
         self.keys = keys
         self.ttl = int(ttl_seconds)
-        self._cas = direct.client.register_script(_CAS)
+        self._cas = client.register_script(_CAS)
 
     def get(self, basket_id: str) -> Basket | None:
-        return _stored(self.direct.get(self.keys.basket(basket_id)))
+        return _stored(self.client.get(self.keys.basket(basket_id)))
 
-    def get_data(self, basket_id: str) -> dict[str, Any] | None:
-        """The stored basket as plain data, for answers that only show it."""
-        raw = self.direct.get(self.keys.basket(basket_id))
-        return fastjson.loads(raw) if raw is not None else None
+    def queue_get(self, batch: Batch, name: str, basket_id: str) -> None:
+        """Queue a read on `batch`, to share a round trip with other checks."""
+        batch.get(name, self.keys.basket(basket_id))
 
-    def queue_get(self, pipe: Batch, basket_id: str) -> Callable[[Iterator], Basket | None]:
-        """Queue a read on `pipe`, to share a round trip with other checks."""
-        pipe.get(self.keys.basket(basket_id))
-
-        def read(results: Iterator) -> Basket | None:
-            return _stored(next(results))
-
-        return read
+    @staticmethod
+    def read(batch: Batch, name: str) -> Basket | None:
+        """The basket `queue_get` read, once the batch has run."""
+        return _stored(batch.reply(name))
 
     def save(self, basket: Basket) -> Basket | None:
         """Write `basket` if nobody wrote since it was read; None when somebody did."""
@@ -199,8 +180,7 @@ class BasketStore:
         written = replace(
             basket, version=basket.version + 1, updated_at=now, expires_at=now + self.ttl
         )
-        result = self.direct.script(
-            self._cas,
+        result = self._cas(
             keys=[self.keys.basket(basket.basket_id)],
             args=[str(basket.version), written.to_json(), self.ttl],
         )

@@ -24,7 +24,6 @@ from .baskets import (
     OPEN,
     Basket,
     BasketStore,
-    Prefetched,
     new_basket_id,
 )
 from .errors import (
@@ -105,30 +104,13 @@ class Checkout:
         basket_id: str | None,
         *,
         refresh: bool = True,
-        prefetched: Prefetched | None = None,
     ) -> Basket:
         """The customer's basket; its snapshot of the subscription renewed when stale."""
-        if prefetched is not None and prefetched.basket_id == basket_id:
-            found = prefetched.basket()
-        else:
-            found = self.store.get(basket_id) if basket_id else None
+        found = self.store.get(basket_id) if basket_id else None
         basket = self.owned(customer_id, found)
         if refresh and self._stale_snapshot(basket.status, basket.snapshot_at):
             basket = self._refresh(basket)
         return basket
-
-    def view(self, customer_id: str, basket_id: str | None) -> dict[str, Any]:
-        """The customer's basket as stored data, for answers that only show it.
-
-        A fresh snapshot (the usual case) is shown as it was read: no objects are built.
-        A stale one is renewed from the backend, as `load` would.
-        """
-        data = self.store.get_data(basket_id) if basket_id else None
-        if data is None or data["customerId"] != customer_id:
-            raise BasketNotFound()
-        if self._stale_snapshot(data["status"], data["snapshotAt"]):
-            return self._refresh(Basket.from_dict(data)).as_dict()
-        return data
 
     def _stale_snapshot(self, status: str, snapshot_at: float) -> bool:
         """An open basket's copy of the subscription is renewed once it is this old."""

@@ -21,6 +21,8 @@ class Defaults:
 
     ENV = "development"
     SECRET_KEY = DEV_SECRET_KEY
+    # Keys that signed cookies before the current one: still read, never used to sign.
+    SECRET_KEY_FALLBACKS: list[str] = []
 
     REDIS_URL = "redis://127.0.0.1:6379/0"
     REDIS_CLUSTER = False
@@ -98,12 +100,22 @@ _DEV_SECRETS = {
 
 def normalise(config: dict[str, Any]) -> None:
     """Accept the forms an operator naturally writes in an environment variable."""
+    fallbacks = config.get("SECRET_KEY_FALLBACKS") or []
+    if isinstance(fallbacks, str):
+        fallbacks = fallbacks.split(",")
+    config["SECRET_KEY_FALLBACKS"] = [str(key).strip() for key in fallbacks if str(key).strip()]
     hostnames = config["RECAPTCHA_HOSTNAMES"]
     if isinstance(hostnames, str):
         config["RECAPTCHA_HOSTNAMES"] = [h.strip() for h in hostnames.split(",") if h.strip()]
     for key in ("SUBSCRIPTION_API_URL", "OAUTH_ISSUER"):
         config[key] = str(config[key]).rstrip("/")
     config["SESSION_COOKIE_SECURE"] = config["ENV"] != "development"
+
+
+def secret_keys(config: dict[str, Any]) -> list[str]:
+    """The keys itsdangerous checks signatures with: the fallbacks, then the current key,
+    which it signs with (it takes the last as the newest)."""
+    return [*config["SECRET_KEY_FALLBACKS"], str(config["SECRET_KEY"])]
 
 
 def check_production(config: dict[str, Any]) -> None:
@@ -116,6 +128,8 @@ def check_production(config: dict[str, Any]) -> None:
             raise ConfigError(f"CHECKOUT_{key} is the development value; set a real secret")
         if key == "SECRET_KEY" and len(value) < 32:
             raise ConfigError("CHECKOUT_SECRET_KEY is too short; use at least 32 random characters")
+    if DEV_SECRET_KEY in config["SECRET_KEY_FALLBACKS"]:
+        raise ConfigError("CHECKOUT_SECRET_KEY_FALLBACKS holds the development secret key")
     for key in _URL_SETTINGS:
         url = urlsplit(str(config.get(key) or ""))
         if url.scheme != "https" or (url.hostname or "") in _LOOPBACK:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import RecaptchaFailed, UpstreamError
-from .storage import Batch, Direct, Keys
+from .storage import Batch, Keys
 from .upstream import Unreachable, Upstream
 
 log = logging.getLogger(__name__)
@@ -21,17 +21,31 @@ log = logging.getLogger(__name__)
 MAX_TOKEN_LENGTH = 4096
 # Google's tokens are valid for two minutes; remember used ones for longer than that.
 USED_TOKEN_TTL = 600
+_CLAIM = "recaptcha:claim"
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A token's single-use claim, queued on a batch; `check` judges it once the batch ran."""
+
+    missing: bool
+
+    def check(self, batch: Batch) -> None:
+        if self.missing:
+            raise RecaptchaFailed("reCAPTCHA token missing")
+        if not batch.reply(_CLAIM):
+            raise RecaptchaFailed("reCAPTCHA token already used")
 
 
 class RecaptchaVerifier:
-    def __init__(self, config: dict[str, Any], direct: Direct, keys: Keys) -> None:
+    def __init__(self, config: dict[str, Any], client: Any, keys: Keys) -> None:
         self.url = config["RECAPTCHA_VERIFY_URL"]
         self.secret = config["RECAPTCHA_SECRET_KEY"]
         self.min_score = float(config["RECAPTCHA_MIN_SCORE"])
         self.action = config["RECAPTCHA_ACTION"]
         self.hostnames = frozenset(config["RECAPTCHA_HOSTNAMES"])
         self.timeout = float(config["RECAPTCHA_TIMEOUT"])
-        self.direct = direct
+        self.client = client
         self.keys = keys
         self.http = Upstream(self.url, connect_timeout=self.timeout, read_timeout=self.timeout)
 
@@ -42,8 +56,10 @@ class RecaptchaVerifier:
         (guards.py); otherwise the claim is made here first.
         """
         if not claimed:
-            batch = self.direct.batch()
-            self.queue_claim(batch, token)(iter(batch.execute()))
+            batch = Batch(self.client)
+            claim = self.queue_claim(batch, token)
+            batch.execute()
+            claim.check(batch)
         assert token is not None
         form = {"secret": self.secret, "response": token}
         if remote_ip:
@@ -57,22 +73,13 @@ class RecaptchaVerifier:
             raise UpstreamError()
         self._judge(result)
 
-    def queue_claim(self, pipe: Batch, token: str | None) -> Callable[[Iterator], None]:
-        """Queue the single-use claim of `token`; the returned check raises on a replay."""
+    def queue_claim(self, batch: Batch, token: str | None) -> Claim:
+        """Queue the single-use claim of `token` (SET NX with a TTL) on `batch`."""
         if not token or len(token) > MAX_TOKEN_LENGTH:
-
-            def missing(results: Iterator) -> None:
-                raise RecaptchaFailed("reCAPTCHA token missing")
-
-            return missing
+            return Claim(missing=True)
         digest = hashlib.sha256(token.encode()).hexdigest()
-        pipe.set(self.keys.recaptcha(digest), 1, nx=True, ex=USED_TOKEN_TTL)
-
-        def check(results: Iterator) -> None:
-            if not next(results):
-                raise RecaptchaFailed("reCAPTCHA token already used")
-
-        return check
+        batch.set(_CLAIM, self.keys.recaptcha(digest), 1, nx=True, ex=USED_TOKEN_TTL)
+        return Claim(missing=False)
 
     def _judge(self, result: dict[str, Any]) -> None:
         if result.get("success") is not True:

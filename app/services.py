@@ -20,7 +20,7 @@ from .tokens import TokenValidator
 def init_app(app: Flask) -> None:
     storage.init_app(app)
     config = app.config
-    direct, keys = app.extensions["checkout.direct"], app.extensions["checkout.keys"]
+    client, keys = app.extensions[storage.EXTENSION], app.extensions[storage.KEYS]
     backend = SubscriptionClient(
         config["SUBSCRIPTION_API_URL"],
         config["SUBSCRIPTION_API_TOKEN"],
@@ -32,9 +32,9 @@ def init_app(app: Flask) -> None:
             cooldown=config["SUBSCRIPTION_API_BREAKER_COOLDOWN"],
         ),
     )
-    store = BasketStore(direct, keys, config["BASKET_TTL_SECONDS"])
+    store = BasketStore(client, keys, config["BASKET_TTL_SECONDS"])
     app.extensions["checkout.checkout"] = Checkout(store, backend, config)
-    app.extensions["checkout.recaptcha"] = RecaptchaVerifier(config, direct, keys)
+    app.extensions["checkout.recaptcha"] = RecaptchaVerifier(config, client, keys)
     app.extensions["checkout.limiter"] = RateLimiter(
         keys,
         {

@@ -1,10 +1,11 @@
 """The browser's server-side session: a signed random id in a cookie, the data in Redis.
 
-The cookie (HttpOnly, SameSite=Lax, Secure outside development) carries only a signed
-256-bit session id; the data (sign-in tokens, the landing's tracking, flask-wtf's CSRF
-secret, Authlib's state) lives in Redis under `Keys.signin(id)` with a TTL renewed on
-every write. Tokens therefore never reach the browser. `rotate()` gives a session a new id
-(on sign-in), so an id planted before sign-in is worthless after it.
+The cookie (HttpOnly, SameSite=Lax, Secure outside development) carries only a 256-bit
+session id, signed by itsdangerous's `Signer` (keys in `SECRET_KEY_FALLBACKS` still read);
+the data (sign-in tokens, the landing's tracking, flask-wtf's CSRF secret, Authlib's
+state) lives in Redis under `Keys.signin(id)`, in Flask's tagged JSON, with a TTL renewed
+on every read and write. Tokens therefore never reach the browser. `rotate()` gives a
+session a new id (on sign-in), so an id planted before sign-in is worthless after it.
 """
 
 from __future__ import annotations
@@ -17,20 +18,19 @@ import redis
 from flask import Flask, Request, Response, g, session
 from flask.json.tag import TaggedJSONSerializer
 from flask.sessions import SessionInterface, SessionMixin
+from itsdangerous import BadSignature, Signer
 from werkzeug.datastructures import CallbackDict
 
-from . import fastjson, landing
-from .baskets import Prefetched
-from .cookies import SignedValue, from_header
+from .config import secret_keys
 from .errors import ServiceUnavailable
-from .storage import get_direct, get_keys, get_redis
+from .storage import get_keys, get_redis
 
 log = logging.getLogger(__name__)
 
 # The landing link's subscription, offer, tracking and referrer, kept from the first touch.
 FIRST_TOUCH = "first_touch"
 _SALT = "checkout.session"
-_EXTENSION = "checkout.session_id"
+_EXTENSION = "checkout.session_signer"
 _MAX_COOKIE = 256
 # Requests that never need a browser session: no Redis round trip for them.
 _SESSIONLESS = ("/static/", "/api/", "/healthz", "/readyz", "/favicon.ico")
@@ -38,9 +38,7 @@ _SESSIONLESS = ("/static/", "/api/", "/healthz", "/readyz", "/favicon.ico")
 
 def init_app(app: Flask) -> None:
     app.session_interface = RedisSessionInterface()
-    app.extensions[_EXTENSION] = SignedValue(
-        str(app.secret_key), _SALT, timed=False, max_length=_MAX_COOKIE
-    )
+    app.extensions[_EXTENSION] = Signer(secret_keys(app.config), salt=_SALT)
 
     @app.before_request
     def session_store_down() -> None:
@@ -60,8 +58,6 @@ def _new_id() -> str:
 
 
 def _changed(session: RedisSession) -> None:
-    """CallbackDict's hook, handed the session: a closure over `self` instead would make
-    every session a reference cycle, left for the garbage collector to find."""
     session.modified = True
 
 
@@ -72,6 +68,8 @@ class RedisSession(CallbackDict[str, Any], SessionMixin):
         self.new = new
         self.modified = False
         self.previous_sid: str | None = None
+        # The cookie was signed with a fallback key: sign it again with the current one.
+        self.sign_again = False
 
     def rotate(self) -> None:
         """A new id for the same data; the old key is deleted when the response is saved."""
@@ -85,62 +83,46 @@ class RedisSessionInterface(SessionInterface):
     serializer = TaggedJSONSerializer()
 
     @staticmethod
-    def _signed(app: Flask) -> SignedValue:
-        signed: SignedValue = app.extensions[_EXTENSION]
-        return signed
+    def _signer(app: Flask) -> Signer:
+        signer: Signer = app.extensions[_EXTENSION]
+        return signer
+
+    def _session_id(self, app: Flask, request: Request) -> tuple[str, bool] | None:
+        """The cookie's session id, and whether it is signed with the current key."""
+        signed = request.cookies.get(self.get_cookie_name(app))
+        if not signed or len(signed) > _MAX_COOKIE:
+            return None
+        signer = self._signer(app)
+        try:
+            sid = signer.unsign(signed).decode()
+        except BadSignature:
+            return None
+        return sid, signer.sign(sid).decode() == signed
 
     def open_session(self, app: Flask, request: Request) -> RedisSession | None:
         if request.path.startswith(_SESSIONLESS):
             return None  # Flask's NullSession: readable, refuses writes
-        found = self._signed(app).unsign(from_header(request.environ, self.get_cookie_name(app)))
+        found = self._session_id(app, request)
         if found is not None:
-            sid = found[0]
+            sid, current_key = found
+            ttl = int(app.config["SESSION_TTL_SECONDS"])
             try:
-                stored = self._read(app, sid, request)
+                # Reading renews the idle TTL: a session ends after SESSION_TTL_SECONDS idle.
+                stored = get_redis().getex(get_keys().signin(sid), ex=ttl)
             except redis.RedisError as exc:
                 log.warning("session store unavailable: %s", type(exc).__name__)
                 g.session_unavailable = True
                 return None
             if stored is not None:
                 try:
-                    data = self._loads(stored)
+                    data = self.serializer.loads(stored.decode())
                 except ValueError:
                     data = None
                 if isinstance(data, dict):
-                    return RedisSession(data, sid, new=False)
+                    opened = RedisSession(data, sid, new=False)
+                    opened.sign_again = not current_key
+                    return opened
         return RedisSession(None, _new_id(), new=True)
-
-    def _loads(self, stored: bytes) -> Any:
-        """Flask's tagged JSON, read as plain JSON when nothing in it is tagged.
-
-        Flask writes a value JSON lacks (a flashed message's tuple, bytes, a date) as a
-        one-key object whose key starts with a space, `{" t": [...]}`, and on reading
-        walks the whole decoded session in Python looking for them: 2.5 % of a basket
-        page's instructions. Written compactly, every tag starts with the bytes `{" `;
-        without them the session is plain JSON. With them, or with a plain key that
-        starts with a space, Flask reads it as before.
-        """
-        if b'{" ' in stored:
-            return self.serializer.loads(stored.decode())
-        return fastjson.loads(stored)
-
-    @staticmethod
-    def _read(app: Flask, sid: str, request: Request) -> Any:
-        """The session, its idle TTL renewed (GETEX), in one round trip with the basket.
-
-        A page that shows a basket needs both; reading the basket here, pipelined, saves
-        it a second round trip (`g.prefetched_basket`, parsed by the views that use it).
-        """
-        keys = get_keys()
-        ttl = int(app.config["SESSION_TTL_SECONDS"])
-        commands: list[tuple[Any, ...]] = [("GETEX", keys.signin(sid), "EX", ttl)]
-        basket_id = landing.read_basket_id() if request.method == "GET" else None
-        if basket_id:
-            commands.append(("GET", keys.basket(basket_id)))
-        results = get_direct().run(*commands)
-        if basket_id:
-            g.prefetched_basket = Prefetched(basket_id, results[1])
-        return results[0]
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         if not isinstance(session, RedisSession):
@@ -164,14 +146,15 @@ class RedisSessionInterface(SessionInterface):
                     name, path=path, secure=secure, httponly=True, samesite=samesite
                 )
             return
-        ttl = int(app.config["SESSION_TTL_SECONDS"])
-        if not session.modified:
-            return  # open_session renewed its TTL already
-        store.set(keys.signin(session.sid), self.serializer.dumps(dict(session)), ex=ttl)
+        if session.modified:
+            ttl = int(app.config["SESSION_TTL_SECONDS"])
+            store.set(keys.signin(session.sid), self.serializer.dumps(dict(session)), ex=ttl)
+        elif not session.sign_again:
+            return  # open_session renewed its TTL already, and the cookie stands
         # A browser-session cookie: Redis's TTL decides when the session ends.
         response.set_cookie(
             name,
-            self._signed(app).sign(session.sid),
+            self._signer(app).sign(session.sid).decode(),
             path=path,
             secure=secure,
             httponly=True,

@@ -1,23 +1,23 @@
-"""The Redis connection and the one place that builds Redis keys.
+"""The Redis client, the one place that builds Redis keys, and batches of commands.
 
 Keys that belong to one basket or one sign-in session carry a `{hash tag}` so that, on
-Redis Cluster, everything one request touches lives in one slot.
+Redis Cluster, everything one request touches lives in one slot. Everything goes through
+redis-py's own client: the same calls, replies and retries on a single server and on a
+cluster.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import redis
 from flask import Flask, current_app
 from redis.backoff import ExponentialBackoff
 from redis.cluster import RedisCluster
-from redis.commands.core import Script
-from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
 EXTENSION = "checkout.redis"
+KEYS = "checkout.keys"
 
 
 class Keys:
@@ -38,7 +38,7 @@ class Keys:
 
 
 def connect(config: dict[str, Any]) -> Any:
-    """A client for a single server (connects on first use) or a cluster."""
+    """A client for a single server or a cluster; it connects on first use."""
     options: dict[str, Any] = {
         "socket_timeout": config["REDIS_SOCKET_TIMEOUT"],
         "socket_connect_timeout": config["REDIS_SOCKET_TIMEOUT"],
@@ -49,129 +49,63 @@ def connect(config: dict[str, Any]) -> Any:
     return redis.Redis.from_url(config["REDIS_URL"], health_check_interval=30, **options)
 
 
-class Direct:
-    """Commands sent in one round trip on a connection of our own: the hot path.
+class Batch:
+    """Commands sent together in one round trip (a pipeline without MULTI), each reply
+    kept under the name its caller gave the command.
 
-    Every page view and every `GET` reads its basket (a page its sign-in session too),
-    and every change first passes its admission checks (guards.py). Through the client,
-    redis-py's layers around one round trip (pool checkout with a poll of the socket,
-    retry closure, metrics hooks, deprecation checks, response callbacks, pool release)
-    cost an eighth of a GET's CPU in process and half the admission's; here the
-    commands go straight to a redis-py `Connection` kept in a list of idle ones (taking and
-    returning one is atomic under the GIL, so threads never share one). The connection
-    brings the client's settings: timeouts, health checks and the `Retry` policy, used
-    the way the client uses it: a dropped connection is reopened and the round trip sent
-    again, as the client would send it again. So only commands whose second sending does
-    no harm belong here: reads, the session's GETEX (it renews a TTL), the admission's
-    counters and token claim (a count of one too many; a claim that finds its own first
-    sending and asks for a new token), and the basket's compare-and-set (one that finds
-    its own first write is taken for a lost race: the basket is read again).
-
-    Replies are Redis's own, without the client's conversions: `SET` answers b"OK" or
-    None. On Redis Cluster the client's own pipeline routes each command to its slot's
-    node, and converts (`SET` answers True or None): callers test a reply's truth only.
+    Several checks share one batch (guards.py): each reads its own replies by name, so
+    adding a command to one check cannot shift another's. On a cluster redis-py's
+    pipeline sends each command to its slot's node; the replies are the same.
     """
 
     def __init__(self, client: Any) -> None:
-        self.client = client
-        self.pool = None if isinstance(client, RedisCluster) else client.connection_pool
-        self._idle: list[Any] = []
-        self._pid = os.getpid()
+        self._pipe = client.pipeline(transaction=False)
+        self._names: list[str] = []
+        self._replies: dict[str, Any] | None = None
 
-    def get(self, key: str) -> bytes | None:
-        reply: bytes | None = self.run(("GET", key))[0]
-        return reply
+    def get(self, name: str, key: str) -> None:
+        self._name(name)
+        self._pipe.get(key)
 
-    def run(self, *commands: tuple[Any, ...]) -> list[Any]:
-        """The replies to `commands`, in order; each must be safe to send twice."""
-        if self.pool is None:
-            pipe = self.client.pipeline(transaction=False)
-            for command in commands:
-                pipe.execute_command(*command)
-            return list(pipe.execute())
-        connection = self._take()
-        try:
-            packed = connection.pack_commands(commands)
-            replies: list[Any] = connection.retry.call_with_retry(
-                lambda: self._round_trip(connection, packed, len(commands)),
-                lambda _error: connection.disconnect(),
-            )
-        except BaseException:
-            connection.disconnect()  # a reply may be left unread: never reuse it
-            raise
-        finally:
-            self._idle.append(connection)
-        return replies
+    def incr(self, name: str, key: str) -> None:
+        self._name(name)
+        self._pipe.incr(key)
 
-    @staticmethod
-    def _round_trip(connection: Any, packed: list[bytes], count: int) -> list[Any]:
-        connection.send_packed_command(packed)
-        return [connection.read_response() for _ in range(count)]
+    def expire(self, name: str, key: str, seconds: int) -> None:
+        self._name(name)
+        self._pipe.expire(key, seconds)
 
-    def batch(self) -> Batch:
-        return Batch(self)
+    def set(
+        self, name: str, key: str, value: Any, *, nx: bool = False, ex: int | None = None
+    ) -> None:
+        self._name(name)
+        self._pipe.set(key, value, nx=nx, ex=ex)
 
-    def script(self, script: Script, keys: list[str], args: list[Any]) -> Any:
-        """Run a registered Lua script, by its SHA1 and, if the server has lost it (a
-        restart, SCRIPT FLUSH), by its source, as `Script.__call__` does."""
-        if self.pool is None:
-            return script(keys=keys, args=args)
-        try:
-            return self.run(("EVALSHA", script.sha, len(keys), *keys, *args))[0]
-        except NoScriptError:
-            return self.run(("EVAL", script.script, len(keys), *keys, *args))[0]
+    def _name(self, name: str) -> None:
+        if name in self._names:
+            raise ValueError(f"a command named {name!r} is already in this batch")
+        self._names.append(name)
 
-    def _take(self) -> Any:
-        if self._pid != os.getpid():  # forked: the parent's sockets are not ours
-            self._idle, self._pid = [], os.getpid()
-        try:
-            return self._idle.pop()
-        except IndexError:
-            return self.pool.make_connection()  # type: ignore[union-attr]
+    def execute(self) -> None:
+        replies = self._pipe.execute() if self._names else []
+        self._replies = dict(zip(self._names, replies, strict=True))
 
-
-class Batch:
-    """Commands queued for one `Direct.run`, through the few pipeline methods the
-    admission checks call (ratelimit.py, recaptcha.py, baskets.py)."""
-
-    def __init__(self, direct: Direct) -> None:
-        self.direct = direct
-        self.commands: list[tuple[Any, ...]] = []
-
-    def get(self, key: str) -> None:
-        self.commands.append(("GET", key))
-
-    def incr(self, key: str) -> None:
-        self.commands.append(("INCR", key))
-
-    def expire(self, key: str, seconds: int) -> None:
-        self.commands.append(("EXPIRE", key, seconds))
-
-    def set(self, key: str, value: Any, *, nx: bool = False, ex: int | None = None) -> None:
-        command: tuple[Any, ...] = ("SET", key, value)
-        if nx:
-            command += ("NX",)
-        if ex is not None:
-            command += ("EX", ex)
-        self.commands.append(command)
-
-    def execute(self) -> list[Any]:
-        return self.direct.run(*self.commands) if self.commands else []
+    def reply(self, name: str) -> Any:
+        """The reply to the command queued as `name`, once the batch has run."""
+        if self._replies is None:
+            raise RuntimeError("the batch has not been executed")
+        return self._replies[name]
 
 
 def init_app(app: Flask) -> None:
-    client = app.extensions[EXTENSION] = connect(app.config)
-    app.extensions["checkout.direct"] = Direct(client)
-    app.extensions["checkout.keys"] = Keys(app.config["REDIS_KEY_PREFIX"])
+    app.extensions[EXTENSION] = connect(app.config)
+    app.extensions[KEYS] = Keys(app.config["REDIS_KEY_PREFIX"])
 
 
 def get_redis() -> Any:
     return current_app.extensions[EXTENSION]
 
 
-def get_direct() -> Direct:
-    return current_app.extensions["checkout.direct"]
-
-
 def get_keys() -> Keys:
-    return current_app.extensions["checkout.keys"]
+    keys: Keys = current_app.extensions[KEYS]
+    return keys

@@ -9,12 +9,10 @@ translates between forms, sessions and pages. Errors are raised and rendered by 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -23,7 +21,6 @@ from flask import (
     Flask,
     current_app,
     flash,
-    g,
     make_response,
     redirect,
     render_template,
@@ -32,7 +29,6 @@ from flask import (
     session,
     url_for,
 )
-from flask_wtf.csrf import generate_csrf
 from werkzeug.wrappers import Response
 
 from . import landing
@@ -43,21 +39,16 @@ from .guards import admit
 from .middleware import csp_nonce, request_id
 from .models import Money, Offer, is_id
 from .services import checkout, recaptcha
-from .sessions import FIRST_TOUCH, RedisSession, first_touch_link
+from .sessions import FIRST_TOUCH, first_touch_link
 from .signin import customer_name, customer_or_none, require_customer
 from .tracking import capture, clean_referrer
 
 bp = Blueprint("journey", __name__)
-_T = TypeVar("_T")
 
 START_INTENT = "start_intent"  # a verified "Continue to checkout", waiting for sign-in
 _INTENT_MAX_AGE = 900
 _MAX_LINK = 2048
-_CSRF_KEPT = "csrf_signed"  # [the secret, the token signed for it]
 _SYMBOLS = {"GBP": "£", "EUR": "€", "USD": "$"}
-# URLs remembered per app (see `init_app`): a few mount points times a few routes. The cap
-# keeps a server that passes SCRIPT_NAME on from a client from growing them without end.
-_REMEMBERED = 256
 
 
 def init_app(app: Flask) -> None:
@@ -65,16 +56,11 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(money)
     app.add_template_filter(per_month)
     app.add_template_filter(long_date)
-    # URLs that never change for a mount point (SCRIPT_NAME): routes without arguments,
-    # the static files every page links. One memory per app, for both below.
-    known: dict[tuple[str, str], Any] = {}
-    app.context_processor(_page_context(known))
+    app.context_processor(_page_context)
     config = app.config
+    app.add_template_global(csp_nonce)
+    app.add_template_global(request_id)
     app.jinja_env.globals.update(
-        csp_nonce=csp_nonce,
-        request_id=request_id,
-        url_for=_remembering_url_for(known),
-        # The same on every page: worked out once, not by a context processor per render.
         recaptcha_site_key=config["RECAPTCHA_SITE_KEY"],
         recaptcha_action=config["RECAPTCHA_ACTION"],
         recaptcha_script_src=(
@@ -86,7 +72,6 @@ def init_app(app: Flask) -> None:
 # -- formatting ----------------------------------------------------------------------
 
 
-@lru_cache(maxsize=1024)  # a page shows a dozen prices, mostly the same few
 def money(value: Money) -> str:
     """£24, £6.50, £1,024: the symbol, thousands separators, no .00 on whole amounts."""
     symbol = _SYMBOLS.get(value.currency)
@@ -108,104 +93,18 @@ def long_date(value: str | date) -> str:
 
 def _local_time(epoch: float) -> str:
     """2:05pm on 27 November 2026, in the customers' time zone."""
-    return _clock_and_day(int(epoch) // 60, current_app.config["DISPLAY_TIMEZONE"])
-
-
-@lru_cache(maxsize=256)
-def _clock_and_day(minute: int, zone: str) -> str:
-    moment = datetime.fromtimestamp(minute * 60, UTC).astimezone(ZoneInfo(zone))
+    zone = ZoneInfo(current_app.config["DISPLAY_TIMEZONE"])
+    moment = datetime.fromtimestamp(epoch, UTC).astimezone(zone)
     clock = f"{moment.hour % 12 or 12}:{moment:%M}{'am' if moment.hour < 12 else 'pm'}"
     return f"{clock} on {long_date(moment.date())}"
 
 
-def _keep_csrf_token() -> str | None:
-    """Sign the session's CSRF token once and keep it, instead of on every page.
-
-    flask-wtf signs the session's CSRF secret afresh on every page (a tenth of a basket
-    page's time). With no time limit on tokens (`WTF_CSRF_TIME_LIMIT = None`) any token
-    signed for the current secret stays valid as long as the session, so the signed
-    token is kept in the (server-side) session next to the secret it was signed for and
-    handed to flask-wtf through `g`, where `generate_csrf()` looks first. A new secret
-    (a cleared session) gets a new token. The secret itself is still made by flask-wtf,
-    when a form first asks for it: pages without forms open no session.
-
-    Returns the page's token when there is one to keep.
-    """
-    if not isinstance(session, RedisSession):
-        return None  # no session store (it is down, or the request needs none)
-    if current_app.config["WTF_CSRF_TIME_LIMIT"] is not None:
-        return None  # tokens expire: each page needs its own
-    field = current_app.config["WTF_CSRF_FIELD_NAME"]
-    secret = session.get(field)
-    if secret is None:
-        return None  # no form has asked for one yet: a visitor's page opens no session
-    kept = session.get(_CSRF_KEPT)
-    if isinstance(kept, list) and len(kept) == 2 and kept[0] == secret:
-        token: str = kept[1]
-        setattr(g, field, token)
-        return token
-    token = generate_csrf()
-    session[_CSRF_KEPT] = [secret, token]
-    return token
-
-
-@dataclass(frozen=True)
-class Assets:
-    """The static files every page links."""
-
-    favicon: str
-    css: str
-    js: str
-
-
-def _static_files() -> Assets:
-    return Assets(
-        *(url_for("static", filename=f) for f in ("favicon.svg", "checkout.css", "checkout.js"))
-    )
-
-
-def _remembering_url_for(known: dict[tuple[str, str], Any]) -> Callable[..., str]:
-    """`url_for` for templates, remembering the routes without arguments, whose URLs
-    never change for a mount point. A page asks for several; building one costs more
-    than the lookup."""
-
-    def page_url(endpoint: str, **values: Any) -> str:
-        if values:
-            return url_for(endpoint, **values)
-        key = (request.environ.get("SCRIPT_NAME", ""), endpoint)
-        found: str | None = known.get(key)
-        return found if found is not None else _keep(known, key, url_for(endpoint))
-
-    return page_url
-
-
-def _page_context(known: dict[tuple[str, str], Any]) -> Callable[[], dict[str, Any]]:
-    """What every page's layout shows: who is signed in, the link to start again, and
-    its static files' URLs, remembered like `page_url`'s and handed over as values: a
-    call from a template costs more than building them."""
-
-    def page_context() -> dict[str, Any]:
-        token = _keep_csrf_token()
-        key = (request.environ.get("SCRIPT_NAME", ""), "<static files>")
-        assets: Assets | None = known.get(key)
-        return {
-            # The forms' `csrf_token()`: the kept token as it is. flask-wtf's own (from
-            # its context processor, overridden here) looks its settings up again on
-            # every call: two calls were 4 % of a basket page's instructions.
-            "csrf_token": (lambda: token) if token is not None else generate_csrf,
-            "signed_in_as": customer_name() if "auth" in session else None,
-            "start_again_url": first_touch_link(),
-            "assets": assets if assets is not None else _keep(known, key, _static_files()),
-        }
-
-    return page_context
-
-
-def _keep(known: dict[tuple[str, str], Any], key: tuple[str, str], value: _T) -> _T:
-    """Remember a URL for good, while the memory is under its cap."""
-    if len(known) < _REMEMBERED:
-        known[key] = value
-    return value
+def _page_context() -> dict[str, Any]:
+    """What every page's layout shows: who is signed in and the link to start again."""
+    return {
+        "signed_in_as": customer_name() if "auth" in session else None,
+        "start_again_url": first_touch_link(),
+    }
 
 
 # -- landing -------------------------------------------------------------------------
@@ -324,8 +223,7 @@ class OfferRow:
 
 
 def _open_basket(customer: str) -> Basket:
-    prefetched = g.pop("prefetched_basket", None)
-    basket = checkout().load(customer, landing.read_basket_id(), prefetched=prefetched)
+    basket = checkout().load(customer, landing.read_basket_id())
     if basket.pending_change is not None and not basket.completed:
         raise SubscriptionLocked(pendingChange=basket.pending_change.to_json())
     return basket
@@ -455,10 +353,7 @@ def confirm() -> Response:
 def confirmation() -> Any:
     """Rendered from the stored basket and its order, so refresh and bookmarks work."""
     customer = require_customer()
-    prefetched = g.pop("prefetched_basket", None)
-    current = checkout().load(
-        customer, landing.read_basket_id(), refresh=False, prefetched=prefetched
-    )
+    current = checkout().load(customer, landing.read_basket_id(), refresh=False)
     if not current.completed or current.order is None:
         return redirect(url_for(".review" if current.has_changes else ".basket"), 303)
     return render_template("checkout/confirmation.html", basket=current, order=current.order)

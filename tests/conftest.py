@@ -145,8 +145,8 @@ def sandbox(sandbox_server: Service) -> Sandbox:
 
 
 class SignedAt(TimestampSigner):
-    """itsdangerous's timed signer with its clock set to `when`: signed cookies of any age,
-    signed the way the checkout's own are (`app.cookies` keeps this format)."""
+    """itsdangerous's timed signer with its clock set to `when`: landing cookies of any
+    age, signed the way the checkout signs its own (app/landing.py)."""
 
     def __init__(self, secret: str, salt: str, when: float) -> None:
         super().__init__(secret, salt=salt)

@@ -4,7 +4,7 @@ Each entry of `STAND_INS` names an attribute and makes what stands in for it:
 
 - `redis-read`: a GET's basket read is answered from memory after the first
 - `render`: the basket page's HTML is rendered once and reused
-- `signed-cookies`: a signed cookie's signature is checked once per value
+- `signed-cookies`: a landing cookie's signature is checked once per value
 - `access-log`: no access-log line
 - `siteverify`: a PUT's reCAPTCHA token is claimed but not sent to siteverify
 - `quote`: the backend's quote for the same choices is asked once and remembered
@@ -22,21 +22,21 @@ from typing import Any
 
 from flask import Flask
 
-from app import backend, baskets, cookies, create_app, fastjson, recaptcha, views
+from app import backend, baskets, create_app, landing, recaptcha, views
 
 
-def read_from_memory() -> Callable[[baskets.BasketStore, str], dict[str, Any] | None]:
+def read_from_memory() -> Callable[[baskets.BasketStore, str], baskets.Basket | None]:
     """The stored bytes are remembered; parsing them is still done each time, as after
     a real read."""
     stored: dict[str, bytes | None] = {}
 
-    def get_data(store: baskets.BasketStore, basket_id: str) -> dict[str, Any] | None:
+    def get(store: baskets.BasketStore, basket_id: str) -> baskets.Basket | None:
         if basket_id not in stored:
-            stored[basket_id] = store.direct.get(store.keys.basket(basket_id))
+            stored[basket_id] = store.client.get(store.keys.basket(basket_id))
         raw = stored[basket_id]
-        return fastjson.loads(raw) if raw is not None else None
+        return baskets.Basket.from_json(raw) if raw is not None else None
 
-    return get_data
+    return get
 
 
 def remembered(
@@ -60,16 +60,16 @@ def remembered(
 
 
 STAND_INS: dict[str, tuple[Any, str, Callable[[], Any]]] = {
-    "redis-read": (baskets.BasketStore, "get_data", read_from_memory),
+    "redis-read": (baskets.BasketStore, "get", read_from_memory),
     "render": (
         views,
         "render_template",
         remembered(views.render_template, lambda name, **_: name),
     ),
     "signed-cookies": (
-        cookies.SignedValue,
-        "unsign",
-        remembered(cookies.SignedValue.unsign, lambda self, signed, *_, **__: (id(self), signed)),
+        landing.LandingCookie,
+        "read",
+        remembered(landing.LandingCookie.read, lambda self, value: (id(self), value)),
     ),
     "access-log": (logging.getLogger("checkout.access"), "disabled", lambda: True),
     # The token is still claimed (admission); only the call to siteverify goes.

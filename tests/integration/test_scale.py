@@ -10,7 +10,7 @@ import pytest
 import redis
 from redis.crc import key_slot
 
-from app.storage import Direct, Keys, connect
+from app.storage import Batch, Keys, connect
 from sandbox.stack import app_service, free_port
 from tests.conftest import Sandbox
 from tests.integration.conftest import Partner
@@ -44,7 +44,7 @@ def test_a_baskets_key_carries_its_hash_tag():
 
 
 @pytest.fixture
-def client(app_env: dict[str, str]) -> Iterator[Any]:
+def redis_client(app_env: dict[str, str]) -> Iterator[Any]:
     """A client for the suite's Redis: a single server or, with the cluster suite, a cluster."""
     client = connect(
         {
@@ -57,40 +57,72 @@ def client(app_env: dict[str, str]) -> Iterator[Any]:
     client.close()
 
 
-def test_the_hot_read_path_answers_the_same_on_either_kind_of_redis(client):
-    """`storage.Direct` on a single server or, with the cluster suite, across slots."""
-    keys = Keys(f"test-scale-{uuid.uuid4().hex[:8]}")
-    session, basket = keys.signin("session-one"), keys.basket("basket-two")
-    client.set(session, b"signed in", ex=600)
-    client.set(basket, b"a basket", ex=600)
-    direct = Direct(client)
-    replies = direct.run(("GETEX", session, "EX", 30), ("GET", basket), ("GET", keys.basket("x")))
-    assert replies == [b"signed in", b"a basket", None]
-    assert 0 < client.ttl(session) <= 30
-    client.rpush(keys.signin("listed"), b"x")
-    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
-        direct.run(("GET", keys.signin("listed")), ("GET", basket))
-    assert direct.get(basket) == b"a basket"
-
-
-def test_the_admission_batch_counts_claims_and_reads_on_either_kind_of_redis(client):
-    """`storage.Batch`: the pipeline methods the admission checks use, in one round trip;
-    keys in different slots on a cluster."""
+def test_the_admission_batch_answers_the_same_on_either_kind_of_redis(redis_client):
+    """`storage.Batch`: counts, a claim and a read in one round trip, keys in different
+    slots on a cluster, each reply under its own name and of the same type either way."""
+    client = redis_client
     keys = Keys(f"test-scale-{uuid.uuid4().hex[:8]}")
     counter, claim, basket = keys.rate_limit("update", "ip"), keys.recaptcha("t"), keys.basket("b")
     client.set(basket, b"a basket", ex=600)
-    direct = Direct(client)
-    assert direct.batch().execute() == []
+    empty = Batch(client)
+    empty.execute()
+    with pytest.raises(KeyError):
+        empty.reply("basket")
 
-    def admission() -> list:
-        batch = direct.batch()
-        batch.get(basket)
-        batch.incr(counter)
-        batch.expire(counter, 61)
-        batch.set(claim, 1, nx=True, ex=120)
-        return batch.execute()
+    def admission() -> Batch:
+        batch = Batch(client)
+        batch.get("basket", basket)
+        batch.incr("count", counter)
+        batch.expire("count-expiry", counter, 61)
+        batch.set("claim", claim, 1, nx=True, ex=120)
+        batch.get("missing", keys.basket("no-such-basket"))
+        batch.execute()
+        return batch
 
     first, second = admission(), admission()
-    assert first[:2] == [b"a basket", 1] and first[3]  # the claim is taken
-    assert second[:2] == [b"a basket", 2] and second[3] is None  # and is not taken twice
+    assert (first.reply("basket"), first.reply("count"), first.reply("claim")) == (
+        b"a basket",
+        1,
+        True,  # the claim is taken
+    )
+    assert (second.reply("count"), second.reply("claim")) == (2, None)  # and not twice
+    assert first.reply("missing") is None
     assert 0 < client.ttl(counter) <= 61 and 60 < client.ttl(claim) <= 120
+
+
+def test_a_batch_refuses_two_commands_of_one_name(redis_client):
+    batch = Batch(redis_client)
+    batch.get("basket", "a")
+    with pytest.raises(ValueError, match="basket"):
+        batch.get("basket", "b")
+
+
+def test_a_wrong_type_reply_raises_and_leaves_the_client_usable(redis_client):
+    client = redis_client
+    keys = Keys(f"test-scale-{uuid.uuid4().hex[:8]}")
+    basket = keys.basket("basket-two")
+    client.set(basket, b"a basket", ex=600)
+    client.rpush(keys.signin("listed"), b"x")
+    client.expire(keys.signin("listed"), 600)
+    batch = Batch(client)
+    batch.get("listed", keys.signin("listed"))
+    batch.get("basket", basket)
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        batch.execute()
+    assert client.get(basket) == b"a basket"
+
+
+def test_the_baskets_compare_and_set_script_runs_again_after_the_server_lost_it(redis_client):
+    """redis-py's registered script falls back from EVALSHA to EVAL (after a restart)."""
+    from app.baskets import BasketStore
+    from tests.unit.test_rules import basket as make_basket
+
+    keys = Keys(f"test-scale-{uuid.uuid4().hex[:8]}")
+    store = BasketStore(redis_client, keys, 600)
+    first = store.save(make_basket())
+    assert first is not None and first.version == 1
+    redis_client.script_flush()
+    second = store.save(first)
+    assert second is not None and second.version == 2
+    assert store.save(first) is None  # a stale version loses, whichever way the script ran
+    assert 0 < redis_client.ttl(keys.basket(first.basket_id)) <= 600

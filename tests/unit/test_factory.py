@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import pytest
 
 from app import create_app
@@ -23,8 +20,7 @@ PRODUCTION = {
 }
 
 
-def test_development_defaults_point_at_the_sandbox():
-    app = create_app()
+def test_development_defaults_point_at_the_sandbox(app):
     assert app.config["SUBSCRIPTION_API_URL"] == "http://127.0.0.1:5001/backend/v1"
     assert app.config["BASKET_TTL_SECONDS"] == 1800
     assert app.config["SESSION_COOKIE_SECURE"] is False
@@ -52,6 +48,7 @@ def test_production_starts_with_real_settings():
         ("SUBSCRIPTION_API_URL", "http://127.0.0.1:5001/backend/v1"),
         ("OAUTH_ISSUER", "http://localhost:5001"),
         ("RECAPTCHA_VERIFY_URL", "http://partner.example/siteverify"),
+        ("SECRET_KEY_FALLBACKS", ["dev-only-secret-key-not-for-production"]),
     ],
 )
 def test_production_refuses_development_settings_and_names_them(setting, value):
@@ -59,8 +56,7 @@ def test_production_refuses_development_settings_and_names_them(setting, value):
         create_app({**PRODUCTION, setting: value})
 
 
-def test_security_headers_and_request_id_on_every_answer():
-    client = create_app().test_client()
+def test_security_headers_and_request_id_on_every_answer(client):
     response = client.get("/no-such-page")
     assert response.status_code == 404
     headers = response.headers
@@ -70,11 +66,10 @@ def test_security_headers_and_request_id_on_every_answer():
     assert len(headers["X-Request-ID"]) == 32
 
 
-def test_every_answer_writes_one_access_log_line_through_the_logger(caplog):
+def test_every_answer_writes_one_access_log_line_through_the_logger(client, caplog):
     import json
     import logging
 
-    client = create_app().test_client()
     with caplog.at_level(logging.INFO, logger="checkout.access"):
         response = client.get("/no-such-page?code=secret", headers={"X-Request-ID": "req-12345678"})
     [record] = [r for r in caplog.records if r.name == "checkout.access"]
@@ -92,10 +87,10 @@ def test_every_answer_writes_one_access_log_line_through_the_logger(caplog):
         logging.getLogger("checkout.access").removeFilter(refuse)
 
 
-def test_the_api_description_is_valid_openapi_3_1():
+def test_the_api_description_is_valid_openapi_3_1(client):
     from openapi_spec_validator import validate
 
-    document = create_app().test_client().get("/api/v1/openapi.json").get_json()
+    document = client.get("/api/v1/openapi.json").get_json()
     assert document["openapi"] == "3.1.0"
     validate(document)
 
@@ -115,12 +110,11 @@ def test_outside_development_answers_carry_hsts_and_cookies_are_secure():
     assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
 
 
-def test_a_landing_cookie_from_another_secret_or_salt_is_no_basket():
+def test_a_landing_cookie_from_another_secret_or_salt_is_no_basket(app):
     from itsdangerous import TimestampSigner
 
     from app import landing
 
-    app = create_app()
     good = TimestampSigner(app.config["SECRET_KEY"], salt="checkout.landing-state")
     for signer, expected in (
         (good, "basket-id"),
@@ -130,23 +124,3 @@ def test_a_landing_cookie_from_another_secret_or_salt_is_no_basket():
         cookie = signer.sign("basket-id").decode()
         with app.test_request_context(headers={"Cookie": f"landing_state={cookie}"}):
             assert landing.read_basket_id() == expected
-
-
-def test_async_hooks_are_still_made_sync_when_the_answer_is_remembered():
-    app = create_app()
-    made_sync: list[Callable[..., Any]] = []
-
-    def recording(func: Callable[..., Any]) -> Callable[..., Any]:
-        made_sync.append(func)
-        return func
-
-    app.async_to_sync = recording  # type: ignore[method-assign]
-
-    def plain() -> None: ...
-
-    async def coroutine() -> None: ...
-
-    for _ in range(2):  # asked again: the remembered answer
-        app.ensure_sync(plain)
-        app.ensure_sync(coroutine)
-    assert made_sync == [coroutine, coroutine]

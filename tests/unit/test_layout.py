@@ -6,13 +6,10 @@ import re
 
 import pytest
 
-from app import create_app
-
 pytestmark = pytest.mark.unit
 
 
-def test_every_script_carries_the_nonce_its_answer_names_and_each_answer_a_new_one():
-    client = create_app().test_client()
+def test_every_script_carries_the_nonce_its_answer_names_and_each_answer_a_new_one(client):
     seen = set()
     for _ in range(2):
         response = client.get("/")
@@ -25,8 +22,7 @@ def test_every_script_carries_the_nonce_its_answer_names_and_each_answer_a_new_o
     assert len(seen) == 2
 
 
-def test_static_files_are_linked_under_the_mount_point_the_request_came_through():
-    client = create_app().test_client()
+def test_static_files_are_linked_under_the_mount_point_the_request_came_through(client):
     at_root = client.get("/").text
     mounted = client.get("/", base_url="http://localhost/shop").text  # SCRIPT_NAME=/shop
     again_at_root = client.get("/").text
