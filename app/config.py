@@ -42,6 +42,8 @@ class Defaults:
     OAUTH_CLIENT_ID = "checkout-dev"
     OAUTH_CLIENT_SECRET = DEV_OAUTH_CLIENT_SECRET
     OAUTH_AUDIENCE = "checkout-api"
+    # `profile` and `email` name the customer in the header (name, username or email).
+    OAUTH_SCOPE = "openid profile email"
     OAUTH_JWKS_CACHE_SECONDS = 600
     OAUTH_LEEWAY_SECONDS = 30
 

@@ -60,7 +60,7 @@ def init_app(app: Flask) -> None:
         client_secret=app.config["OAUTH_CLIENT_SECRET"],
         server_metadata_url=f"{app.config['OAUTH_ISSUER']}/.well-known/openid-configuration",
         client_kwargs={
-            "scope": "openid profile",
+            "scope": app.config["OAUTH_SCOPE"],
             "code_challenge_method": "S256",
             "default_timeout": app.config["OAUTH_TIMEOUT_SECONDS"],
         },
@@ -117,6 +117,26 @@ def require_customer() -> str:
     if customer is None:
         raise SignInRequired("not signed in")
     return customer
+
+
+def signed_in() -> bool:
+    """Whether this browser holds a customer's sign-in (the header offers Sign out)."""
+    auth = session.get(AUTH)
+    return isinstance(auth, dict) and isinstance(auth.get("access_token"), str)
+
+
+# The claims a provider may name the customer by, best first (OpenID Connect Core 5.1).
+_NAME_CLAIMS = ("name", "preferred_username", "email")
+_MAX_NAME = 100
+
+
+def display_name(claims: dict[str, Any]) -> str | None:
+    """What to call the customer: their `name`, else `preferred_username`, else `email`."""
+    for claim in _NAME_CLAIMS:
+        value = claims.get(claim)
+        if isinstance(value, str) and value.strip():
+            return value.strip()[:_MAX_NAME]
+    return None
 
 
 def customer_name() -> str | None:
@@ -191,7 +211,7 @@ def callback() -> Response:
         "refresh_token": token.get("refresh_token"),
         "expires_at": float(token.get("expires_at") or time.time() + 300),
         "id_token": token.get("id_token"),
-        "name": userinfo.get("name"),
+        "name": display_name(userinfo),
     }
     return redirect(next_path, 303)
 

@@ -40,7 +40,7 @@ from .middleware import csp_nonce, request_id
 from .models import Money, Offer, is_id
 from .services import checkout, recaptcha
 from .sessions import FIRST_TOUCH, first_touch_link
-from .signin import customer_name, customer_or_none, require_customer
+from .signin import customer_name, customer_or_none, require_customer, signed_in
 from .tracking import capture, clean_referrer
 
 bp = Blueprint("journey", __name__)
@@ -102,7 +102,8 @@ def _local_time(epoch: float) -> str:
 def _page_context() -> dict[str, Any]:
     """What every page's layout shows: who is signed in and the link to start again."""
     return {
-        "signed_in_as": customer_name() if "auth" in session else None,
+        "signed_in": signed_in(),
+        "customer_name": customer_name(),
         "start_again_url": first_touch_link(),
     }
 

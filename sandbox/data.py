@@ -61,6 +61,13 @@ class Customer:
     subscription_id: str
     #: shown on the sign-in page; the load-test customers are not
     listed: bool = True
+    #: the profile claims the provider sends (None: just `name`). Providers differ: some
+    #: send only `preferred_username` or `email`, some none at all.
+    profile: tuple[tuple[str, str], ...] | None = None
+
+    def claims(self) -> dict[str, str]:
+        """The ID token's and userinfo's profile claims for this customer."""
+        return dict(self.profile) if self.profile is not None else {"name": self.name}
 
 
 @dataclass(frozen=True)
@@ -131,8 +138,9 @@ CUSTOMERS: dict[str, Customer] = {
         Customer("alice", "Alice Example", "SUB-1001"),
         Customer("bob", "Bob Example", "SUB-2002"),
         Customer("carol", "Carol Example", "SUB-3003"),
-        Customer("dave", "Dave Example", "SUB-4004"),
-        Customer("erin", "Erin Example", "SUB-5005"),
+        # dave's provider account has no profile claims; erin's has only an email address.
+        Customer("dave", "Dave Example", "SUB-4004", profile=()),
+        Customer("erin", "Erin Example", "SUB-5005", profile=(("email", "erin@example.com"),)),
         # For `make bench`: one customer per load connection, never locked by an order.
         *(Customer(f"load-{n:02d}", f"Load {n}", f"SUB-L{n:02d}", listed=False) for n in LOAD),
     )

@@ -44,7 +44,7 @@ from sandbox.tokens import DEFAULT_SCOPE, mint_access_token
 bp = Blueprint("oauth", __name__)
 
 EXTENSION_KEY = "sandbox.oauth_server"
-SCOPES = ("openid", "profile")
+SCOPES = ("openid", "profile", "email")
 #: any port, this exact path: the checkout running locally on whatever port a test picked
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
 CALLBACK_PATH = "/auth/callback"
@@ -207,7 +207,7 @@ class SandboxOpenIDCode(OpenIDCode):
         return {"alg": ALGORITHM, "kid": get_signing_key().kid}
 
     def generate_user_info(self, user: Customer, scope: str) -> UserInfo:
-        return UserInfo(sub=user.id, name=user.name)
+        return UserInfo(sub=user.id, **user.claims())
 
 
 def _access_token(client: SandboxClient, grant_type: str, user: Customer, scope: str) -> str:
@@ -267,7 +267,7 @@ def discovery() -> Response:
             "code_challenge_methods_supported": ["S256"],
             "id_token_signing_alg_values_supported": [ALGORITHM],
             "scopes_supported": list(SCOPES),
-            "claims_supported": ["sub", "name", "iss", "aud", "exp", "iat", "nonce"],
+            "claims_supported": ["sub", "name", "email", "iss", "aud", "exp", "iat", "nonce"],
             "token_endpoint_auth_methods_supported": [
                 "client_secret_basic",
                 "client_secret_post",
@@ -340,7 +340,7 @@ def userinfo() -> ResponseReturnValue:
     if customer is None:
         body = {"error": "invalid_token", "error_description": "A valid access token is required."}
         return jsonify(body), 401, {"WWW-Authenticate": 'Bearer error="invalid_token"'}
-    return jsonify({"sub": customer.id, "name": customer.name})
+    return jsonify({"sub": customer.id, **customer.claims()})
 
 
 def verify_access_token(access_token: str) -> dict[str, Any] | None:

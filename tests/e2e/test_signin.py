@@ -114,6 +114,23 @@ def test_sign_out_ends_the_session_at_the_provider_too(
 
 
 @pytest.mark.parametrize(
+    ("customer", "subscription", "shown"),
+    [("erin", "SUB-5005", "Signed in as erin@example.com"), ("dave", "SUB-4004", "Signed in")],
+)
+def test_a_customer_the_provider_names_no_name_can_still_sign_out(
+    page: Page, customer: str, subscription: str, shown: str
+) -> None:
+    """Named by `name`, else `preferred_username`, else `email`, or not at all; Sign out
+    is there whichever."""
+    open_basket(page, customer, subscription=subscription)
+    expect(page.locator(".header__who")).to_have_text(shown)
+    check_page(page, f"header-signed-in-{customer}")
+    press(page, "Sign out")
+    expect(page.get_by_role("status")).to_have_text("You have signed out.")
+    expect(page.get_by_role("button", name="Sign out")).to_have_count(0)
+
+
+@pytest.mark.parametrize(
     "target",
     ["https://evil.example/", "//evil.example/", "/\\evil.example", "javascript:alert(1)"],
 )

@@ -593,7 +593,7 @@ def test_discovery_document(client: FlaskClient) -> None:
     assert config["grant_types_supported"] == ["authorization_code", "refresh_token"]
     assert config["code_challenge_methods_supported"] == ["S256"]
     assert config["id_token_signing_alg_values_supported"] == ["RS256"]
-    assert config["scopes_supported"] == ["openid", "profile"]
+    assert config["scopes_supported"] == ["openid", "profile", "email"]
     assert config["token_endpoint_auth_methods_supported"] == [
         "client_secret_basic",
         "client_secret_post",
@@ -703,6 +703,28 @@ def test_authorization_code_flow_with_pkce(client: FlaskClient) -> None:
     assert userinfo.get_json() == {"sub": "carol", "name": "Carol Example"}
     # A code works once only.
     assert exchange(client, code, pkce.verifier).get_json()["error"] == "invalid_grant"
+
+
+@pytest.mark.parametrize(
+    ("customer", "profile"),
+    [("erin", {"email": "erin@example.com"}), ("dave", {})],
+)
+def test_some_accounts_carry_no_name_claim(
+    client: FlaskClient, customer: str, profile: dict[str, str]
+) -> None:
+    """Providers differ: erin's account sends only an email address, dave's nothing."""
+    pkce = Pkce()
+    params = authorize_params(pkce, scope="openid profile email")
+    tokens = exchange(
+        client, code_from(sign_in(client, params, customer)), pkce.verifier
+    ).get_json()
+    identity = decode(client, tokens["id_token"]).claims
+    assert "name" not in identity
+    assert {k: identity[k] for k in ("email",) if k in identity} == profile
+    userinfo = client.get(
+        "/oauth/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+    )
+    assert userinfo.get_json() == {"sub": customer, **profile}
 
 
 def test_refresh_token_grant_rotates(client: FlaskClient) -> None:
