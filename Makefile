@@ -3,10 +3,15 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# `make test-lowest`: a second venv with every runtime dependency at its lower bound.
+LOWEST := .venv-lowest
+LOWEST_PY := $(LOWEST)/bin/python
+# The browser tests' Chromium: Debian's, else Playwright's own download (tests/e2e/conftest.py).
+CHROMIUM := /usr/bin/chromium
 # Parallel test workers; the e2e and integration suites each start their own stack per worker.
 WORKERS ?= 2
 
-.PHONY: run test test-unit test-integration test-cluster test-e2e lint install browser bench bench-layers bench-ablate bench-compare bench-count clean
+.PHONY: run test test-unit test-integration test-cluster test-e2e test-lowest lint install browser bench bench-layers bench-ablate bench-compare bench-count clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +30,10 @@ lint: $(STAMP)
 	$(PY) -m ruff format --check app sandbox tests
 	$(PY) -m mypy
 
-## Lint, then every suite in parallel (unit, integration, browser), then the API on a Redis Cluster.
-test: lint browser
+## A Chromium first (so a missing one stops the run at once), lint, then every suite in
+## parallel (unit, integration, browser), then the API on a Redis Cluster.
+test: browser
+	@$(MAKE) --no-print-directory lint
 	$(PY) -m pytest -n $(WORKERS) --dist loadfile
 	$(MAKE) --no-print-directory test-cluster
 
@@ -42,13 +49,58 @@ test-cluster: $(STAMP)
 		tests/integration/test_api.py tests/integration/test_scale.py
 
 test-e2e: browser
+	@$(MAKE) --no-print-directory -s install
 	$(PY) -m pytest -m e2e -n $(WORKERS) --dist loadfile
 
-## A Chromium for Playwright: Debian's if installed, else Playwright's own download.
-browser: $(STAMP)
-	@if [ -x /usr/bin/chromium ]; then echo "browser: /usr/bin/chromium"; \
-	elif $(PY) -m playwright install chromium; then echo "browser: Playwright's chromium"; \
-	else echo "No Chromium: apt-get install chromium (Debian) or 'python -m playwright install chromium'"; exit 1; fi
+## The unit and integration suites with every runtime dependency at the lower bound that
+## pyproject.toml declares (constraints/lowest.txt; the dev tools resolve as they may).
+test-lowest: $(LOWEST)/.installed
+	$(LOWEST_PY) constraints/check_lowest.py --installed
+	$(LOWEST_PY) -m pytest -m "unit or integration" -n $(WORKERS) --dist loadfile
+
+$(LOWEST)/.installed: pyproject.toml constraints/lowest.txt constraints/check_lowest.py
+	$(PYTHON) constraints/check_lowest.py
+	$(PYTHON) -m venv $(LOWEST)
+	$(LOWEST_PY) -m pip install --quiet --upgrade pip
+	$(LOWEST_PY) -m pip install --quiet -c constraints/lowest.txt -e '.[dev]'
+	touch $@
+
+# Exit 0 when Playwright's own Chromium is downloaded (the path tests/e2e/conftest.py checks).
+PLAYWRIGHT_HAS_CHROMIUM := import os, sys; from playwright.sync_api import sync_playwright; \
+	p = sync_playwright().start(); found = os.path.exists(p.chromium.executable_path); \
+	p.stop(); sys.exit(not found)
+# pyproject.toml's requirement on playwright, to install it alone before the rest.
+PLAYWRIGHT_REQUIREMENT = $(shell $(PYTHON) -c 'import re, tomllib; \
+	dev = tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["dev"]; \
+	print(next(d for d in dev if re.split(r"[^A-Za-z0-9_.-]", d)[0] == "playwright"))')
+
+## A Chromium for the browser tests, before anything slow: Debian's if installed, else
+## Playwright's if downloaded, else Debian's installed here (as root, with apt-get), else
+## Playwright's downloaded (needs the internet), else stop with the command to run.
+browser:
+	@if [ -x $(CHROMIUM) ]; then echo "browser: $(CHROMIUM)"; exit 0; fi; \
+	if [ -x $(PY) ] && $(PY) -c '$(PLAYWRIGHT_HAS_CHROMIUM)' 2>/dev/null; then \
+		echo "browser: Playwright's chromium"; exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "browser: installing Debian's chromium (apt-get)"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+		if [ -x $(CHROMIUM) ]; then echo "browser: $(CHROMIUM)"; exit 0; fi; \
+	fi; \
+	[ -x $(PY) ] || $(PYTHON) -m venv $(VENV) || exit 1; \
+	$(PY) -c 'import playwright' 2>/dev/null || \
+		$(PY) -m pip install --quiet '$(PLAYWRIGHT_REQUIREMENT)' || exit 1; \
+	echo "browser: downloading Playwright's chromium"; \
+	if $(PY) -m playwright install chromium >$(VENV)/playwright-install.log 2>&1; then \
+		echo "browser: Playwright's chromium"; exit 0; fi; \
+	if ! command -v apt-get >/dev/null 2>&1; then \
+		echo "No Chromium for the browser tests, and Playwright's download failed ($(VENV)/playwright-install.log): run '$(PY) -m playwright install chromium' where the internet is reachable" >&2; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		echo "No Chromium for the browser tests: 'apt-get install chromium' failed (above) and so did Playwright's download; run 'apt-get install chromium' once Debian's packages are reachable" >&2; \
+	else \
+		echo "No Chromium for the browser tests: run 'sudo apt-get install chromium', then make test again" >&2; \
+	fi; \
+	exit 1
 
 ## Throughput and latency against a bare Flask route, measured in the same run (~3 min).
 bench: $(VENV)/.bench
@@ -83,4 +135,4 @@ $(VENV)/.bench: $(STAMP)
 	touch $@
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-results bench-results
+	rm -rf $(VENV) $(LOWEST) .pytest_cache .mypy_cache .ruff_cache test-results bench-results
