@@ -16,8 +16,9 @@ waiting or failing). The policy, and why:
 - Answers larger than `MAX_ANSWER_BYTES` are `Unreachable`: the body is streamed and
   not read past the limit.
 - Redirects are not followed: an upstream API answers where we asked.
-- Proxies: requests' own reading of HTTP(S)_PROXY and NO_PROXY (CIDR entries too), on
-  every call. Certificates: requests' defaults.
+- Proxies and certificates: requests' own reading of HTTP(S)_PROXY, NO_PROXY (CIDR
+  entries too) and REQUESTS_CA_BUNDLE for the upstream's URL, once, when the `Upstream`
+  is made (a process reads its environment at start).
 - Cookies: none is kept. A cookie an upstream sets would go back with the next call,
   which is another customer's.
 - Errors name what failed (the exception classes), never what was sent: the body and
@@ -86,10 +87,14 @@ class Upstream:
 
     def _new_session(self) -> requests.Session:
         session = requests.Session()
+        # The environment's proxy (NO_PROXY included) and CA bundle for this upstream,
+        # worked out once by requests itself. Left to trust the environment, requests
+        # reads every variable again on each call; and it would take credentials for the
+        # host from ~/.netrc over the Authorization header we send.
+        found = session.merge_environment_settings(self.base_url, {}, None, None, None)
+        session.trust_env = False
+        session.proxies, session.verify = found["proxies"], found["verify"]
         session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
-        # An `auth` of our own, so that requests never looks in ~/.netrc for one, which
-        # would replace the Authorization header we send.
-        session.auth = _no_auth
         session.headers.update(self.headers)
         adapter = HTTPAdapter(
             pool_connections=1,  # one upstream host
@@ -145,10 +150,6 @@ class Upstream:
                 return response.status_code, _decode(_read(response))
         except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
             raise Unreachable(_reason(exc)) from None
-
-
-def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
-    return request
 
 
 def _read(response: requests.Response) -> bytes:
