@@ -2,12 +2,15 @@
 
 Starts Redis (embedded unless CHECKOUT_REDIS_URL is set), the sandbox, the checkout under
 gunicorn with app/gunicorn_config.py (2 sync workers) and the floor (a bare Flask route,
-same settings) and the issue's naive stand-ins (a 6 KB page, and that page after one
-Redis GET and SET: tests/bench/standin.py), which calibrate the targets on this machine;
-warms up; drives each scenario with wrk (16 connections) in rounds, each
-round right after a run of the floor, and reports the median round; counts Redis and
-backend round trips per request in a separate in-process pass; measures Redis memory per
-open basket. Prints one table and writes JSON and a PNG chart under bench-results/.
+same settings) and naive stand-ins (a 6 KB page, and that page after one Redis GET and
+SET: tests/bench/standin.py), which show what a ratio means on this machine; warms up;
+drives each scenario with wrk (16 connections) in rounds, each round right after a run
+of the floor, and reports the median round; counts Redis and backend round trips per
+request in a separate in-process pass; measures Redis memory per open basket. Prints one
+table and writes JSON and a PNG chart under bench-results/.
+
+Loopback figures are information, not targets: upstreams answer here in about a
+millisecond, where in production they take tens to hundreds.
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ WARMUP = int(os.environ.get("BENCH_WARMUP", "2"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 CONNECTIONS = 16
 BASKET = "/api/v1/checkout/basket"
-TARGETS = {"basket page": 0.40, "GET basket": 0.55, "PUT add offer": 0.10}
+SCENARIOS = ("basket page", "GET basket", "PUT add offer")
 
 
 def wrk(
@@ -276,7 +279,7 @@ def main() -> int:
     with Stack() as stack:
         alice = stack.token("alice")
         load_tokens = "|".join(stack.token(f"load-{n:02d}") for n in range(1, CONNECTIONS + 1))
-        driven = {name: drive(stack, name, alice) for name in TARGETS}
+        driven = {name: drive(stack, name, alice) for name in SCENARIOS}
         floor_url = stack.floor.url + "/hello"
         scenarios: list[tuple[str, str, str | None, dict[str, str], dict[str, int]]] = [
             ("stand-in: 6 KB page", stack.standin.url + "/page", None, {}, {}),
@@ -338,7 +341,6 @@ def main() -> int:
         "connections": CONNECTIONS,
         "workers": 2,
         "scenarios": rows,
-        "targets": TARGETS,
         "memory": memory,
     }
     (out_dir / "results.json").write_text(json.dumps(report, indent=2))
@@ -351,18 +353,16 @@ def main() -> int:
 def print_table(rows: dict[str, dict[str, float]], memory: dict[str, float]) -> None:
     header = (
         f"{'scenario':31} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6} {'rounds':>11} "
-        f"{'target':>7} {'p99/floor':>9} {'redis RT':>8} {'backend':>7} {'non-2xx':>7}"
+        f"{'p99/floor':>9} {'redis RT':>8} {'backend':>7} {'non-2xx':>7}"
     )
     print("\n" + header + "\n" + "-" * len(header))
     for name, row in rows.items():
-        target = TARGETS.get(name)
-        verdict = "" if target is None else f"≥{target:.2f}{'✓' if row['ratio'] >= target else '✗'}"
         rt = f"{row['redis_round_trips']:.1f}" if "redis_round_trips" in row else "-"
         be = f"{row['backend_calls']:.1f}" if "backend_calls" in row else "-"
         spread = f"{row['ratio_low']:.3f}-{row['ratio_high']:.3f}" if "ratio_low" in row else ""
         print(
             f"{name:31} {row['rps']:9.0f} {row['p50_ms']:8.2f} {row['p99_ms']:8.2f} "
-            f"{row['ratio']:6.3f} {spread:>11} {verdict:>7} {row['p99_vs_floor']:9.2f} {rt:>8} "
+            f"{row['ratio']:6.3f} {spread:>11} {row['p99_vs_floor']:9.2f} {rt:>8} "
             f"{be:>7} {row['non_2xx']:7.0f}"
         )
     print(
@@ -381,14 +381,7 @@ def chart(rows: dict[str, dict[str, float]], path: Path) -> None:
     names = list(rows)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     axes[0].barh(names, [rows[n]["ratio"] for n in names], color="#1d70b8")
-    for name, target in TARGETS.items():
-        if name in rows:
-            axes[0].plot(
-                [target, target],
-                [names.index(name) - 0.4, names.index(name) + 0.4],
-                color="#d4351c",
-            )
-    axes[0].set_xlabel("throughput as a ratio of the floor (red: target)")
+    axes[0].set_xlabel("throughput as a ratio of the floor")
     axes[0].invert_yaxis()
     axes[1].barh(names, [rows[n]["p99_ms"] for n in names], color="#505a5f")
     axes[1].set_xlabel("p99 latency, ms")
