@@ -1,7 +1,8 @@
 """Behaviour that needs other settings: short TTLs, stale snapshots, a backend that is down.
 
-These build the app in-process with `create_app(test_config)`; it still talks to the real
-sandbox over HTTP and to the real Redis.
+These build the app in-process with `create_app(test_config)` (`make_app`; pytest-flask's
+`app` and `client` where the suite's settings do); it still talks to the real sandbox over
+HTTP and to the real Redis.
 """
 
 from __future__ import annotations
@@ -29,6 +30,12 @@ def make_app(app_env: dict[str, str], sandbox: Sandbox):
         return create_app(config)
 
     return make
+
+
+@pytest.fixture
+def app(make_app) -> Flask:
+    """The suite's settings, in process, for pytest-flask's `client`."""
+    return make_app()
 
 
 def _value(text: str) -> Any:
@@ -84,8 +91,7 @@ def test_a_stale_snapshot_is_renewed_and_a_broken_backend_answers_502(make_app, 
     assert response.json["code"] == "upstream_error"
 
 
-def test_a_fresh_basket_is_read_without_calling_the_backend(make_app, sandbox: Sandbox):
-    client = make_app().test_client()
+def test_a_fresh_basket_is_read_without_calling_the_backend(client, sandbox: Sandbox):
     client.post(BASKET, json={"subscriptionId": "SUB-1001"}, headers=_headers(sandbox))
     before = sandbox.stats()["backend"]
     for _ in range(3):
@@ -215,14 +221,12 @@ def test_a_completion_abandoned_midway_is_taken_over_and_submitted_once(make_app
     assert order["submissions"] == 1
 
 
-def test_a_token_verified_without_an_admission_is_claimed_by_the_verifier(make_app):
+def test_a_token_verified_without_an_admission_is_claimed_by_the_verifier(app, sandbox):
     """`verify` on its own claims the token first, in the same batch an admission uses."""
     from app.errors import RecaptchaFailed
     from app.services import recaptcha
 
-    app = make_app()
     token = recaptcha_token()
-    with app.app_context():
+    recaptcha().verify(token, None)  # pytest-flask runs each test in a request context
+    with pytest.raises(RecaptchaFailed, match="already used"):
         recaptcha().verify(token, None)
-        with pytest.raises(RecaptchaFailed, match="already used"):
-            recaptcha().verify(token, None)
