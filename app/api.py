@@ -15,7 +15,8 @@ from flask import Blueprint, Response, jsonify, request
 
 from . import landing
 from .baskets import COMPLETED, OPEN, Basket
-from .errors import BasketCompleted, InvalidRequest, MultipleAddOffers
+from .checkout import etag
+from .errors import BasketChanged, BasketCompleted, InvalidRequest, MultipleAddOffers
 from .guards import admit
 from .middleware import client_ip
 from .models import is_id
@@ -51,6 +52,9 @@ def basket_json(stored: dict[str, Any]) -> dict[str, Any]:
         "tracking": {"referrer": stored["referrer"], "params": stored["tracking"]},
         "expiresAt": _iso(stored["expiresAt"]),
         "order": stored["order"],
+        "quote": {"quoteId": stored["quoteId"], "expiresAt": _iso(stored["quoteExpiresAt"])}
+        if stored.get("quoteId")
+        else None,
     }
 
 
@@ -73,7 +77,10 @@ def _customer() -> str:
 def get_basket() -> Response:
     customer = _customer()
     basket = checkout().load(customer, landing.read_basket_id())
-    return _basket_response(basket, "Basket retrieved successfully")
+    response = _basket_response(basket, "Basket retrieved successfully")
+    # If-None-Match: 304 when the partner holds this version already (Werkzeug's check).
+    response.make_conditional(request)
+    return response
 
 
 @bp.post("/checkout/basket")
@@ -109,12 +116,17 @@ def update_basket() -> Response:
     basket = checkout().owned(customer, admission.basket)
     if basket.status != OPEN and (add or remove):
         raise BasketCompleted()
+    # A completion already made (or being made) is answered as it is, whatever the tag.
+    expected = _if_match(basket) if basket.status == OPEN else None
     admission.raise_refusal()
     recaptcha().verify(token, client_ip(), claimed=True)
     if add or remove:
-        basket = checkout().change(customer, basket_id, add, remove, current=basket)
+        basket = checkout().change(
+            customer, basket_id, add, remove, current=basket, expected_version=expected
+        )
+        expected = None  # the change just made is the version the completion is for
     if complete:
-        basket = checkout().complete(customer, basket_id)
+        basket = checkout().complete(customer, basket_id, expected_version=expected)
     response = _basket_response(basket, "Basket updated successfully")
     landing.renew(response, basket.basket_id)
     return response
@@ -131,7 +143,19 @@ def _openapi_document() -> str:
 
 
 def _basket_response(basket: Basket, message: str) -> Response:
-    return jsonify({"message": message, "basket": basket_json(basket.as_dict())})
+    response = jsonify({"message": message, "basket": basket_json(basket.as_dict())})
+    response.set_etag(etag(basket))
+    return response
+
+
+def _if_match(basket: Basket) -> int | None:
+    """The version `If-Match` asks the change to apply to: the basket's own when the tag
+    (or `*`) matches, so the write is checked against it; else `BasketChanged` at once."""
+    if not request.if_match:
+        return None  # no If-Match: the change applies to whatever the basket is now
+    if not request.if_match.contains(etag(basket)):
+        raise BasketChanged(etag=etag(basket))
+    return basket.version
 
 
 def _offer_ids(body: dict[str, Any], key: str, *, limit: int) -> list[str]:

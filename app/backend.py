@@ -60,6 +60,15 @@ class CircuitBreaker:
                 self._opened_at, self._probing = time.monotonic(), False
 
 
+class QuoteNoLongerHolds(Exception):
+    """The backend refused an order because its quote no longer holds: it expired
+    (`fresh` is None), or the price moved (`fresh` is the backend's new quote)."""
+
+    def __init__(self, fresh: Quote | None) -> None:
+        super().__init__("price changed" if fresh else "quote expired")
+        self.fresh = fresh
+
+
 class SubscriptionClient:
     def __init__(
         self,
@@ -120,6 +129,10 @@ class SubscriptionClient:
             raise SubscriptionNotFound()
         if status == 409 and error == "pending_change":
             raise SubscriptionLocked(pendingChange=_pending(data))
+        if status == 409 and error == "price_changed":
+            raise QuoteNoLongerHolds(_parse(Quote.parse, data.get("quote")))
+        if status == 409 and error == "quote_expired":
+            raise QuoteNoLongerHolds(None)
         if status == 400 and error in _OFFER_REJECTIONS:
             offer = data.get("offerId") if isinstance(data, dict) else None
             reason = f"{error.replace('_', ' ')}: {offer}" if isinstance(offer, str) else error

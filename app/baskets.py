@@ -62,6 +62,9 @@ class Basket:
     pending_change: PendingChange | None = None
     completing_since: float | None = None
     order: Order | None = None
+    # The backend's quote for the pending changes: the order names it, with its price.
+    quote_id: str | None = None
+    quote_expires_at: float | None = None
 
     @property
     def completed(self) -> bool:
@@ -106,6 +109,8 @@ class Basket:
             "pendingChange": self.pending_change.to_json() if self.pending_change else None,
             "completingSince": self.completing_since,
             "order": self.order.to_json() if self.order else None,
+            "quoteId": self.quote_id,
+            "quoteExpiresAt": self.quote_expires_at,
         }
 
     @classmethod
@@ -140,6 +145,9 @@ class Basket:
             pending_change=PendingChange.parse(d["pendingChange"]) if d["pendingChange"] else None,
             completing_since=d["completingSince"],
             order=Order.parse(d["order"]) if d["order"] else None,
+            # Baskets stored before quotes had ids have none: they are quoted afresh.
+            quote_id=d.get("quoteId"),
+            quote_expires_at=d.get("quoteExpiresAt"),
         )
 
 

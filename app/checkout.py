@@ -5,8 +5,13 @@
 - A basket holds at most one offer to add; adding another replaces it.
 - Completion submits the change upstream exactly once: the basket moves from `open` to
   `completing` by compare-and-set, so one request wins and the rest wait for its order;
-  the order carries an idempotency key derived from the basket and its changes, so a retry
-  after a lost answer finds the same order instead of making a second.
+  the order carries an idempotency key derived from the basket, its changes and the price
+  agreed, so a retry after a lost answer finds the same order instead of making a second.
+- The price confirmed is the price ordered: the order names the backend's quote and the
+  price the customer saw. A quote that expired at an unchanged price is renewed without
+  asking; a price that moved is shown to the customer (`PriceChanged`), never ordered.
+- A caller may say which version of the basket its change is for (`expected_version`:
+  the API's If-Match, a page's form); another version refuses the change (`BasketChanged`).
 """
 
 from __future__ import annotations
@@ -15,9 +20,10 @@ import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
-from .backend import SubscriptionClient
+from .backend import QuoteNoLongerHolds, SubscriptionClient
 from .baskets import (
     COMPLETED,
     COMPLETING,
@@ -27,15 +33,17 @@ from .baskets import (
     new_basket_id,
 )
 from .errors import (
+    BasketChanged,
     BasketCompleted,
     BasketNotFound,
     CheckoutInProgress,
     InvalidRequest,
+    PriceChanged,
     SubscriptionLocked,
     SubscriptionNotFound,
     UpstreamError,
 )
-from .models import Offer, Subscription, is_id
+from .models import Offer, Order, Quote, Subscription, is_id
 
 _SAVE_ATTEMPTS = 8
 _WAIT_STEP = 0.05
@@ -154,10 +162,12 @@ class Checkout:
         remove: Sequence[str],
         *,
         current: Basket | None = None,
+        expected_version: int | None = None,
     ) -> Basket:
         """Apply the customer's choices; the backend prices them (and rejects bad ones).
 
         `current`: the basket as the caller just read it, saving a read on the first try.
+        `expected_version`: refuse the change if the basket is at another version.
         """
         if set(add) & set(remove):
             raise InvalidRequest("the same offer is both added and removed")
@@ -178,19 +188,30 @@ class Checkout:
                     raise BasketCompleted() from None
                 raise
 
-        return self._update(customer_id, basket_id, choose, current)
+        return self._update(customer_id, basket_id, choose, current, expected_version)
+
+    @staticmethod
+    def asks_nothing_new(basket: Basket, add: Sequence[str], remove: Sequence[str]) -> bool:
+        """Whether these choices would leave the basket's changes as they are."""
+        try:
+            chosen = _with_choices(basket, add, remove)
+        except InvalidRequest:
+            return False
+        return (chosen.add_offers, chosen.remove_offers) == (
+            basket.add_offers,
+            basket.remove_offers,
+        )
 
     def _priced(self, basket: Basket) -> Basket:
         if not basket.has_changes:
-            return replace(basket, new_price=basket.current_price)
-        quote = self.backend.quote(
+            return replace(
+                basket, new_price=basket.current_price, quote_id=None, quote_expires_at=None
+            )
+        return _quoted(basket, self._quote(basket))
+
+    def _quote(self, basket: Basket) -> Quote:
+        return self.backend.quote(
             basket.subscription_id, _ids(basket.add_offers), _ids(basket.remove_offers)
-        )
-        return replace(
-            basket,
-            current_price=quote.current_price,
-            new_price=quote.new_price,
-            effective_date=quote.effective_date,
         )
 
     @staticmethod
@@ -206,10 +227,13 @@ class Checkout:
         basket_id: str | None,
         change: Callable[[Basket], Basket],
         current: Basket | None = None,
+        expected_version: int | None = None,
     ) -> Basket:
         for _ in range(_SAVE_ATTEMPTS):
             basket = current or self.load(customer_id, basket_id, refresh=False)
             current = None
+            if expected_version is not None and basket.version != expected_version:
+                raise BasketChanged(etag=etag(basket))
             saved = self.store.save(change(basket))
             if saved is not None:
                 return saved
@@ -217,8 +241,14 @@ class Checkout:
 
     # -- complete ------------------------------------------------------------------------
 
-    def complete(self, customer_id: str, basket_id: str | None) -> Basket:
-        """Submit the change once; every concurrent or repeated call gets the same order."""
+    def complete(
+        self, customer_id: str, basket_id: str | None, *, expected_version: int | None = None
+    ) -> Basket:
+        """Submit the change once; every concurrent or repeated call gets the same order.
+
+        `expected_version` guards the claim of an open basket; a basket already completed
+        is answered as it is (the change asked for has succeeded, RFC 9110 13.1.1).
+        """
         deadline = time.monotonic() + self.submit_budget + 2.0
         while True:
             basket = self.load(customer_id, basket_id, refresh=False)
@@ -233,6 +263,8 @@ class Checkout:
                 raise SubscriptionLocked(pendingChange=basket.pending_change.to_json())
             if not basket.has_changes:
                 raise InvalidRequest("the basket has no changes to confirm")
+            if expected_version is not None and basket.version != expected_version:
+                raise BasketChanged(etag=etag(basket))
             claimed = self.store.save(
                 replace(basket, status=COMPLETING, completing_since=time.time())
             )
@@ -243,23 +275,42 @@ class Checkout:
         return time.time() - (basket.completing_since or 0.0) > self.submit_budget * 2
 
     def _submit(self, basket: Basket) -> Basket:
-        try:
-            order = self.backend.submit_order(_order_request(basket), idempotency_key(basket))
-        except (UpstreamError, SubscriptionLocked, InvalidRequest, SubscriptionNotFound):
-            # Nothing was accepted that a retry with the same changes would not find again.
-            self._settle(basket, lambda b: replace(b, status=OPEN, completing_since=None))
-            raise
-        return self._settle(
-            basket,
-            lambda b: replace(
-                b,
-                status=COMPLETED,
-                completing_since=None,
-                order=order,
-                new_price=order.new_price,
-                effective_date=order.effective_date,
-            ),
-        )
+        """Order the claimed basket's change at the price the customer saw, or give the
+        basket back open: with the backend's new quote when the price moved."""
+        renewed = False
+        while True:
+            try:
+                if basket.quote_id is None:  # stored before quotes had ids
+                    raise QuoteNoLongerHolds(None)
+                order = self.backend.submit_order(_order_request(basket), idempotency_key(basket))
+            except QuoteNoLongerHolds as refused:
+                try:
+                    fresh = refused.fresh or self._quote(basket)
+                except (UpstreamError, SubscriptionLocked, InvalidRequest, SubscriptionNotFound):
+                    self._reopen(basket)
+                    raise
+                if fresh.new_price != basket.new_price:
+                    reopened = self._settle(basket, partial(_quoted, quote=fresh, reopen=True))
+                    raise PriceChanged(
+                        previousTotals=_totals(basket), totals=_totals(reopened)
+                    ) from None
+                if renewed:  # a quote renewed just now cannot have expired already
+                    self._reopen(basket)
+                    raise UpstreamError("the backend refused a fresh quote") from None
+                # Expired at the same price: renewed without asking. The idempotency key
+                # stays the same (changes and price are), and the backend refused the old
+                # quote, so no order exists under it to be made twice.
+                renewed = True
+                basket = self._settle(basket, partial(_quoted, quote=fresh))
+                continue
+            except (UpstreamError, SubscriptionLocked, InvalidRequest, SubscriptionNotFound):
+                # Nothing was accepted that a retry with the same changes would not find again.
+                self._reopen(basket)
+                raise
+            return self._settle(basket, partial(_completed, order=order))
+
+    def _reopen(self, basket: Basket) -> Basket:
+        return self._settle(basket, _reopened)
 
     def _settle(self, basket: Basket, change: Callable[[Basket], Basket]) -> Basket:
         for _ in range(_SAVE_ATTEMPTS):
@@ -304,9 +355,56 @@ def _ids(offers: Sequence[Offer]) -> list[str]:
 
 
 def idempotency_key(basket: Basket) -> str:
-    """The same basket with the same changes always submits under the same key."""
-    changes = ",".join(_ids(basket.add_offers)) + "|" + ",".join(_ids(basket.remove_offers))
-    return f"{basket.basket_id}.{hashlib.sha256(changes.encode()).hexdigest()[:16]}"
+    """The same basket with the same changes at the same price always submits under the
+    same key, whichever quote it names: a retry finds the order a lost answer made, and a
+    confirmation at a new price is a new order attempt."""
+    price = basket.new_price
+    agreed = "|".join(
+        (
+            ",".join(_ids(basket.add_offers)),
+            ",".join(_ids(basket.remove_offers)),
+            f"{price.amount:.2f}",
+            price.currency,
+        )
+    )
+    return f"{basket.basket_id}.{hashlib.sha256(agreed.encode()).hexdigest()[:16]}"
+
+
+def etag(basket: Basket) -> str:
+    """The basket's version as an entity tag, unique to the basket (all baskets share one URL)."""
+    digest = hashlib.sha256(basket.basket_id.encode()).hexdigest()[:12]
+    return f"{digest}-{basket.version}"
+
+
+def _quoted(basket: Basket, quote: Quote, reopen: bool = False) -> Basket:
+    quoted = replace(
+        basket,
+        current_price=quote.current_price,
+        new_price=quote.new_price,
+        effective_date=quote.effective_date,
+        quote_id=quote.quote_id,
+        quote_expires_at=quote.expires_at,
+    )
+    return _reopened(quoted) if reopen else quoted
+
+
+def _completed(basket: Basket, order: Order) -> Basket:
+    return replace(
+        basket,
+        status=COMPLETED,
+        completing_since=None,
+        order=order,
+        new_price=order.new_price,
+        effective_date=order.effective_date,
+    )
+
+
+def _reopened(basket: Basket) -> Basket:
+    return replace(basket, status=OPEN, completing_since=None)
+
+
+def _totals(basket: Basket) -> dict[str, Any]:
+    return {"current": basket.current_price.to_json(), "new": basket.new_price.to_json()}
 
 
 def _order_request(basket: Basket) -> dict[str, Any]:
@@ -316,6 +414,8 @@ def _order_request(basket: Basket) -> dict[str, Any]:
         "basketId": basket.basket_id,
         "addOffers": _ids(basket.add_offers),
         "removeOffers": _ids(basket.remove_offers),
+        "quoteId": basket.quote_id,
+        "expectedPrice": basket.new_price.to_json(),
         "referrer": basket.referrer,
         "tracking": basket.tracking,
     }

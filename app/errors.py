@@ -108,6 +108,28 @@ class BasketCompleted(CheckoutError):
     detail = "Basket is already completed and cannot be changed"
 
 
+class PriceChanged(CheckoutError):
+    """The backend's price for the change moved since the customer saw it: nothing was
+    ordered, and the basket now holds the new quote for them to see and confirm."""
+
+    status, code, title = 409, "price_changed", "Price changed"
+    detail = (
+        "The price of this change has changed since it was shown; nothing was ordered. "
+        "Check the new price, then confirm again."
+    )
+
+
+class BasketChanged(CheckoutError):
+    """An `If-Match` (API) or a form's basket version (pages) that is no longer current."""
+
+    status, code, title = 412, "basket_changed", "Basket changed"
+    detail = "The basket has changed since it was read; nothing was changed. Read it again."
+
+    def __init__(self, reason: str | None = None, *, etag: str | None = None) -> None:
+        super().__init__(reason)
+        self.etag = etag
+
+
 class CheckoutInProgress(CheckoutError):
     status, code, title = 409, "checkout_in_progress", "Checkout in progress"
     detail = "This basket is being submitted; retry the request in a moment"
@@ -170,6 +192,7 @@ _PAGES = {
     "subscription_not_found": "not_found",
     "subscription_locked": "locked",
     "basket_completed": "locked",
+    "basket_changed": "problem",
     "checkout_in_progress": "in_progress",
     "recaptcha_failed": "bot_check",
     "form_expired": "form_expired",
@@ -211,6 +234,9 @@ def _page(error: CheckoutError) -> Response:
 
 def _respond(error: CheckoutError) -> Response | tuple[str, int]:
     response = problem(error, request.method) if _wants_json() else _page(error)
+    etag = getattr(error, "etag", None)
+    if etag:
+        response.set_etag(etag)
     retry_after = getattr(error, "retry_after", None)
     if retry_after:
         response.headers["Retry-After"] = str(retry_after)

@@ -32,9 +32,20 @@ class StartForm(RecaptchaForm):
     offer = HiddenField(validators=[Optional(), _an_id])
 
 
-class OfferForm(RecaptchaForm):
+class BasketForm(RecaptchaForm):
+    """A form about the basket as the page showed it: `version` is the basket's version
+    then, so a post from a page another window has overtaken changes nothing."""
+
+    version = HiddenField()
+
+    def shown_version(self) -> int | None:
+        data = self.version.data
+        return int(data) if isinstance(data, str) and data.isdigit() else None
+
+
+class OfferForm(BasketForm):
     offer = HiddenField(validators=[DataRequired("Choose an offer from the list"), _an_id])
 
 
-class ConfirmForm(RecaptchaForm):
+class ConfirmForm(BasketForm):
     pass

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -41,6 +41,14 @@ def _date(data: object, key: str) -> str:
     value = _require(data, key, str)
     date.fromisoformat(value)
     return str(value)
+
+
+def _instant(data: object, key: str) -> float:
+    """An ISO 8601 time with its offset (`Z` or `+00:00`), as seconds since the epoch."""
+    moment = datetime.fromisoformat(_require(data, key, str))
+    if moment.tzinfo is None:
+        raise ValueError(f"{key!r} has no time zone")
+    return moment.timestamp()
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +144,10 @@ class Subscription:
 
 @dataclass(frozen=True, slots=True)
 class Quote:
+    """The backend's price for a change; an order names it, and the price it agreed to."""
+
+    quote_id: str
+    expires_at: float
     current_price: Money
     new_price: Money
     effective_date: str
@@ -143,6 +155,8 @@ class Quote:
     @classmethod
     def parse(cls, data: object) -> Quote:
         return cls(
+            quote_id=_id(data, "quoteId"),
+            expires_at=_instant(data, "expiresAt"),
             current_price=Money.parse(_require(data, "currentPrice", dict)),
             new_price=Money.parse(_require(data, "newPrice", dict)),
             effective_date=_date(data, "effectiveDate"),

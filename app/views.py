@@ -33,7 +33,14 @@ from werkzeug.wrappers import Response
 
 from . import landing
 from .baskets import OPEN, Basket
-from .errors import BasketCompleted, InvalidRequest, SubscriptionLocked, SubscriptionNotFound
+from .errors import (
+    BasketChanged,
+    BasketCompleted,
+    InvalidRequest,
+    PriceChanged,
+    SubscriptionLocked,
+    SubscriptionNotFound,
+)
 from .forms import ConfirmForm, OfferForm, StartForm
 from .guards import admit
 from .middleware import csp_nonce, request_id
@@ -281,17 +288,21 @@ def _change(*, add: bool) -> Any:
     if before.status != OPEN:
         return redirect(url_for(".confirmation"), 303)
     admission.raise_refusal()
+    add_ids, remove_ids = ([offer_id], []) if add else ([], [offer_id])
+    shown = form.shown_version()
+    if shown is not None and shown != before.version:
+        if checkout().asks_nothing_new(before, add_ids, remove_ids):
+            return redirect(url_for(".basket"), 303)  # a second press of the same button
+        return _changed_elsewhere()
     recaptcha().verify(form.recaptcha_token.data, request.remote_addr, claimed=True)
     try:
         after = checkout().change(
-            customer,
-            basket_id,
-            [offer_id] if add else [],
-            [] if add else [offer_id],
-            current=before,
+            customer, basket_id, add_ids, remove_ids, current=before, expected_version=shown
         )
     except BasketCompleted:
         return redirect(url_for(".confirmation"), 303)
+    except BasketChanged:
+        return _changed_elsewhere()
     except InvalidRequest:
         form.offer.errors = ["That offer cannot be chosen now; choose another offer"]
         return _render_basket(_open_basket(customer), form, 400)
@@ -299,6 +310,13 @@ def _change(*, add: bool) -> Any:
     response = redirect(url_for(".basket"), 303)
     landing.renew(response, after.basket_id)
     return response
+
+
+def _changed_elsewhere() -> Response:
+    """A form from a page another window has overtaken: nothing changes, and the customer
+    sees the basket as it is now."""
+    flash("Your basket was changed in another window. Here it is now.", "warning")
+    return redirect(url_for(".basket"), 303)
 
 
 def _what_changed(before: Basket, after: Basket, offer_id: str) -> str:
@@ -330,17 +348,30 @@ def review() -> Any:
 
 
 @bp.post("/review")
-def confirm() -> Response:
+def confirm() -> Any:
     customer = require_customer()
     basket_id = landing.read_basket_id()
     form = ConfirmForm()
     admission = admit("update", customer, form.recaptcha_token.data, basket_id)
-    if checkout().owned(customer, admission.basket).completed:
+    before = checkout().owned(customer, admission.basket)
+    if before.completed:
         return redirect(url_for(".confirmation"), 303)
     admission.raise_refusal()
+    shown = form.shown_version()
+    if shown is not None and shown != before.version:
+        return _changed_elsewhere()
     recaptcha().verify(form.recaptcha_token.data, request.remote_addr, claimed=True)
     try:
-        completed = checkout().complete(customer, basket_id)
+        completed = checkout().complete(customer, basket_id, expected_version=shown)
+    except BasketChanged:
+        return _changed_elsewhere()
+    except PriceChanged:
+        # Nothing was ordered; the basket holds the new price. Show it, and ask again.
+        now = checkout().load(customer, basket_id, refresh=False)
+        html = render_template(
+            "checkout/review.html", basket=now, form=ConfirmForm(), previous=before.new_price
+        )
+        return make_response(html, 409)
     except InvalidRequest as exc:
         if exc.reason and "no changes" in exc.reason:
             return redirect(url_for(".basket"), 303)

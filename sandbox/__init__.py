@@ -7,6 +7,8 @@ reCAPTCHA.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
@@ -18,6 +20,7 @@ from sandbox.settings import EXTENSION_KEY as SETTINGS_EXTENSION
 from sandbox.settings import Settings
 from sandbox.state import EXTENSION_KEY as STATE_EXTENSION
 from sandbox.state import SandboxState
+from sandbox.subscriptions import SubscriptionStore
 
 __all__ = ["create_app", "Settings"]
 
@@ -26,7 +29,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     """Build a sandbox with fresh demo data; ``settings`` default to the environment."""
     app = Flask(__name__)
     settings = settings or Settings.from_env()
-    state = SandboxState()
+    state = SandboxState(
+        subscriptions=SubscriptionStore(quote_ttl=timedelta(seconds=settings.quote_ttl_seconds))
+    )
     app.extensions[SETTINGS_EXTENSION] = settings
     app.extensions[KEY_EXTENSION] = load_signing_key(settings.signing_key_file)
     app.extensions[STATE_EXTENSION] = state

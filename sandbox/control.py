@@ -1,11 +1,18 @@
-"""Test-only control endpoints under ``/_sandbox/``: reset, inspect, inject faults, mint tokens."""
+"""Test-only control endpoints under ``/_sandbox/``: reset, inspect, inject faults, mint tokens.
+
+Also the levers a real backend has but does not expose: set a price, expire the quotes.
+"""
 
 from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from sandbox.data import CUSTOMERS
+from sandbox.data import CUSTOMERS, money
 from sandbox.faults import Fault
 from sandbox.keys import get_signing_key
 from sandbox.settings import get_settings
@@ -13,6 +20,9 @@ from sandbox.state import get_state
 from sandbox.tokens import mint_access_token
 
 bp = Blueprint("control", __name__, url_prefix="/_sandbox")
+
+#: a price as ``/_sandbox/prices`` takes it: non-negative, at most two decimal places
+PRICE = re.compile(r"[0-9]+(\.[0-9]{1,2})?")
 
 
 def _bad_request(message: str) -> tuple[Response, int]:
@@ -34,6 +44,35 @@ def unlock() -> ResponseReturnValue:
         return _bad_request("subscriptionId is required")
     get_state().subscriptions.unlock(subscription_id)
     return "", 204
+
+
+@bp.post("/prices")
+def set_price() -> ResponseReturnValue:
+    """Change an offer's or a plan's monthly price from now on, until the next reset."""
+    body: Any = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return _bad_request("the body must be a JSON object")
+    ids = [name for name in ("offerId", "planId") if name in body]
+    if len(ids) != 1 or not isinstance(body[ids[0]], str):
+        return _bad_request("give exactly one of offerId and planId, as a string")
+    price = body.get("price")
+    if not isinstance(price, str) or not PRICE.fullmatch(price):
+        return _bad_request('price must be a decimal string >= 0, at most 2 places: "9.00"')
+    store = get_state().subscriptions
+    try:
+        if ids[0] == "offerId":
+            item_id = store.set_offer_price(body["offerId"], Decimal(price)).id
+        else:
+            item_id = store.set_plan_price(body["planId"], Decimal(price)).id
+    except ValueError as error:
+        return _bad_request(str(error))
+    return jsonify({ids[0]: item_id, "price": money(Decimal(price))})
+
+
+@bp.post("/quotes/expire")
+def expire_quotes() -> ResponseReturnValue:
+    """End every quote handed out so far, so a test need not wait out their ten minutes."""
+    return jsonify({"expired": get_state().subscriptions.expire_quotes()})
 
 
 @bp.get("/orders")

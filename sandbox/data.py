@@ -1,13 +1,17 @@
 """The partner's catalogue and demo customers: offers, plans and subscriptions.
 
-Demo data is rebuilt by :func:`demo_subscriptions` at every start and every reset; the
-rules that change it live in :mod:`sandbox.subscriptions`.
+Demo data is rebuilt by :func:`demo_subscriptions` and :class:`Catalogue` at every start
+and every reset; the rules that change it live in :mod:`sandbox.subscriptions`. The module's
+``OFFERS`` and plans are the demo prices and are never changed: a price set through
+``/_sandbox/prices`` lives in one store's :class:`Catalogue`, so it cannot leak into another
+sandbox app in the same process.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -87,10 +91,36 @@ class PendingChange:
 
 
 @dataclass
+class Catalogue:
+    """The offers and plans at their current prices: the demo prices until a test sets one."""
+
+    offers: dict[str, Offer] = field(default_factory=lambda: dict(OFFERS))
+    plans: dict[str, Plan] = field(default_factory=lambda: dict(PLANS))
+
+    def set_offer_price(self, offer_id: str, price: Decimal) -> Offer:
+        if offer_id not in self.offers:
+            raise ValueError(f"no such offer: {offer_id}")
+        self.offers[offer_id] = dataclasses.replace(self.offers[offer_id], price=price)
+        return self.offers[offer_id]
+
+    def set_plan_price(self, plan_id: str, price: Decimal) -> Plan:
+        if plan_id not in self.plans:
+            raise ValueError(f"no such plan: {plan_id}")
+        self.plans[plan_id] = dataclasses.replace(self.plans[plan_id], price=price)
+        return self.plans[plan_id]
+
+    def price(self, plan_id: str, offer_ids: Sequence[str]) -> Decimal:
+        """The monthly price of a plan with these offers, at today's prices."""
+        offers = sum((self.offers[o].price for o in offer_ids), Decimal("0"))
+        return self.plans[plan_id].price + offers
+
+
+@dataclass
 class Subscription:
     id: str
     customer_id: str
-    plan: Plan
+    #: by id: the plan's price is the catalogue's, which a test may change
+    plan_id: str
     active: list[str]
     #: offers this subscription may carry; eligible = these minus the active ones
     available: list[str]
@@ -101,18 +131,18 @@ class Subscription:
     def eligible(self) -> list[str]:
         return [offer_id for offer_id in self.available if offer_id not in self.active]
 
-    def price_with(self, offer_ids: Sequence[str]) -> Decimal:
-        return self.plan.price + sum((OFFERS[o].price for o in offer_ids), Decimal("0"))
+    def price_with(self, catalogue: Catalogue, offer_ids: Sequence[str]) -> Decimal:
+        return catalogue.price(self.plan_id, offer_ids)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, catalogue: Catalogue) -> dict[str, Any]:
         return {
             "id": self.id,
             "customerId": self.customer_id,
             "status": "active",
-            "plan": self.plan.to_json(),
-            "activeOffers": [OFFERS[o].to_json() for o in self.active],
-            "eligibleOffers": [OFFERS[o].to_json() for o in self.eligible()],
-            "recurringPrice": money(self.price_with(self.active)),
+            "plan": catalogue.plans[self.plan_id].to_json(),
+            "activeOffers": [catalogue.offers[o].to_json() for o in self.active],
+            "eligibleOffers": [catalogue.offers[o].to_json() for o in self.eligible()],
+            "recurringPrice": money(self.price_with(catalogue, self.active)),
             "nextBillingDate": first_of_next_month().isoformat(),
             "pendingChange": self.pending_change.to_json() if self.pending_change else None,
         }
@@ -130,6 +160,7 @@ OFFERS: dict[str, Offer] = {
 BASIC = Plan("PLAN-BASIC", "Basic", Decimal("10.00"))
 STANDARD = Plan("PLAN-STANDARD", "Standard", Decimal("20.00"))
 PREMIUM = Plan("PLAN-PREMIUM", "Premium", Decimal("30.00"))
+PLANS: dict[str, Plan] = {plan.id: plan for plan in (BASIC, STANDARD, PREMIUM)}
 
 LOAD = range(1, 33)
 CUSTOMERS: dict[str, Customer] = {
@@ -151,11 +182,11 @@ def demo_subscriptions() -> dict[str, Subscription]:
     """The demo data of the contract (section 5), fresh each time."""
     like_alice = ["OFFER-HD", "OFFER-SPORTS", "OFFER-KIDS", "OFFER-CINEMA"]
     subscriptions = [
-        Subscription("SUB-1001", "alice", STANDARD, ["OFFER-HD"], list(like_alice)),
+        Subscription("SUB-1001", "alice", STANDARD.id, ["OFFER-HD"], list(like_alice)),
         Subscription(
             "SUB-2002",
             "bob",
-            PREMIUM,
+            PREMIUM.id,
             ["OFFER-HD"],
             ["OFFER-HD", "OFFER-SPORTS"],
             PendingChange(
@@ -165,14 +196,14 @@ def demo_subscriptions() -> dict[str, Subscription]:
                 STANDARD.price + OFFERS["OFFER-HD"].price,
             ),
         ),
-        Subscription("SUB-3003", "carol", BASIC, [], ["OFFER-SPORTS", "OFFER-HD"]),
-        Subscription("SUB-4004", "dave", STANDARD, ["OFFER-HD"], list(like_alice)),
-        Subscription("SUB-5005", "erin", STANDARD, ["OFFER-HD"], list(like_alice)),
+        Subscription("SUB-3003", "carol", BASIC.id, [], ["OFFER-SPORTS", "OFFER-HD"]),
+        Subscription("SUB-4004", "dave", STANDARD.id, ["OFFER-HD"], list(like_alice)),
+        Subscription("SUB-5005", "erin", STANDARD.id, ["OFFER-HD"], list(like_alice)),
         *(
             Subscription(
                 f"SUB-L{n:02d}",
                 f"load-{n:02d}",
-                STANDARD,
+                STANDARD.id,
                 ["OFFER-HD"],
                 list(like_alice),
                 locks_on_order=False,

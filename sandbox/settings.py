@@ -27,6 +27,8 @@ class Settings:
     recaptcha_secret: str = "sandbox-recaptcha-secret"
     backend_token: str = "sandbox-backend-token"
     access_token_ttl: int = 900
+    #: how long a quote's price holds for an order
+    quote_ttl_seconds: int = 600
     signing_key_file: Path = REPO_ROOT / "instance" / "sandbox-signing-key.json"
     redirect_uris: tuple[str, ...] = ()
 
@@ -41,7 +43,7 @@ class Settings:
             raw = env.get(f"SANDBOX_{field.name.upper()}")
             if raw is None or raw == "":
                 continue
-            if field.name == "access_token_ttl":
+            if field.name in ("access_token_ttl", "quote_ttl_seconds"):
                 values[field.name] = int(raw)
             elif field.name == "signing_key_file":
                 values[field.name] = Path(raw)

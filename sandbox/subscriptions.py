@@ -2,6 +2,9 @@
 
 Every public method of :class:`SubscriptionStore` takes the store's lock, so concurrent
 requests (the server is threaded) see each order created exactly once.
+
+A quote binds: an order names the quote the customer saw and the price they agreed to,
+and is refused if that price no longer holds (the price moved, or the quote expired).
 """
 
 from __future__ import annotations
@@ -9,20 +12,32 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 import secrets
 import threading
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sandbox.data import (
+    CURRENCY,
     OFFERS,
+    Catalogue,
+    Offer,
     PendingChange,
+    Plan,
     Subscription,
     demo_subscriptions,
     first_of_next_month,
     money,
 )
+
+#: quotes remembered at most, so a long soak cannot grow the store without bound
+MAX_QUOTES = 10_000
+#: Money's amount and currency as openapi.json describes them
+AMOUNT = re.compile(r"-?[0-9]+\.[0-9]{2}")
+CURRENCY_CODE = re.compile(r"[A-Z]{3}")
 
 
 class BackendError(Exception):
@@ -41,7 +56,11 @@ class BackendError(Exception):
 
 @dataclass(frozen=True)
 class Change:
-    """A validated change request: at most one offer added, any active ones removed."""
+    """A validated change request: at most one offer added, any active ones removed.
+
+    Offer ids and names come from the demo ``OFFERS``; only prices move, and those are
+    read from the store's :class:`Catalogue`.
+    """
 
     add: tuple[str, ...]
     remove: tuple[str, ...]
@@ -95,15 +114,54 @@ class Change:
         text = ", ".join(parts)
         return text[:1].upper() + text[1:]
 
-    def quote(self, subscription: Subscription) -> dict[str, Any]:
+    def same_as(self, other: Change) -> bool:
+        """The same offers added and removed, whatever order the lists came in."""
+        return set(self.add) == set(other.add) and set(self.remove) == set(other.remove)
+
+    def quote(self, subscription: Subscription, catalogue: Catalogue) -> dict[str, Any]:
         return {
             "subscriptionId": subscription.id,
-            "currentPrice": money(subscription.price_with(subscription.active)),
-            "newPrice": money(subscription.price_with(self.new_offers(subscription))),
+            "currentPrice": money(subscription.price_with(catalogue, subscription.active)),
+            "newPrice": money(subscription.price_with(catalogue, self.new_offers(subscription))),
             "effectiveDate": first_of_next_month().isoformat(),
-            "addOffers": [OFFERS[o].to_json() for o in self.add],
-            "removeOffers": [OFFERS[o].to_json() for o in self.remove],
+            "addOffers": [catalogue.offers[o].to_json() for o in self.add],
+            "removeOffers": [catalogue.offers[o].to_json() for o in self.remove],
         }
+
+
+@dataclass(frozen=True)
+class IssuedQuote:
+    """A quote handed out, remembered so that an order naming it can be checked."""
+
+    quote_id: str
+    subscription_id: str
+    change: Change
+    new_price: Decimal
+    expires_at: datetime
+
+    def covers(self, subscription_id: str, change: Change) -> bool:
+        return self.subscription_id == subscription_id and self.change.same_as(change)
+
+    def expired(self, now: datetime) -> bool:
+        return now >= self.expires_at
+
+
+def parse_money(value: Any, name: str) -> tuple[Decimal, str]:
+    """``{"amount": "28.00", "currency": "GBP"}`` as (amount, currency), or a 400."""
+    if (
+        not isinstance(value, dict)
+        or set(value) != {"amount", "currency"}
+        or not isinstance(value["amount"], str)
+        or not isinstance(value["currency"], str)
+        or not AMOUNT.fullmatch(value["amount"])
+        or not CURRENCY_CODE.fullmatch(value["currency"])
+    ):
+        raise BackendError(
+            400,
+            "invalid_request",
+            f'{name} must be money, e.g. {{"amount": "28.00", "currency": "{CURRENCY}"}}.',
+        )
+    return Decimal(value["amount"]), value["currency"]
 
 
 @dataclass(frozen=True)
@@ -116,6 +174,9 @@ class OrderRequest:
     change: Change
     referrer: str | None
     tracking: dict[str, str]
+    quote_id: str
+    #: the new recurring price the customer agreed to, and its currency
+    expected_price: tuple[Decimal, str]
 
     @classmethod
     def parse(cls, body: Any) -> OrderRequest:
@@ -123,6 +184,9 @@ class OrderRequest:
         for name in ("subscriptionId", "customerId"):
             if not isinstance(body.get(name), str) or not body[name]:
                 raise BackendError(400, "invalid_request", f"{name} is required.")
+        if not isinstance(body.get("quoteId"), str) or not body["quoteId"]:
+            raise BackendError(400, "invalid_request", "quoteId is required.")
+        expected_price = parse_money(body.get("expectedPrice"), "expectedPrice")
         for name in ("basketId", "referrer"):
             if body.get(name) is not None and not isinstance(body[name], str):
                 raise BackendError(400, "invalid_request", f"{name} must be a string or null.")
@@ -138,6 +202,8 @@ class OrderRequest:
             change,
             body.get("referrer"),
             dict(tracking),
+            body["quoteId"],
+            expected_price,
         )
 
 
@@ -171,18 +237,24 @@ class Order:
 
 @dataclass
 class SubscriptionStore:
-    """Subscriptions and orders, guarded by one lock."""
+    """Subscriptions, prices, quotes and orders, guarded by one lock."""
 
     subscriptions: dict[str, Subscription] = field(default_factory=demo_subscriptions)
+    catalogue: Catalogue = field(default_factory=Catalogue)
     orders: list[Order] = field(default_factory=list)
     by_key: dict[str, Order] = field(default_factory=dict)
+    #: in the order handed out, which is also the order they expire in
+    quotes: dict[str, IssuedQuote] = field(default_factory=dict)
+    quote_ttl: timedelta = timedelta(minutes=10)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def reset(self) -> None:
         with self.lock:
             self.subscriptions = demo_subscriptions()
+            self.catalogue = Catalogue()
             self.orders.clear()
             self.by_key.clear()
+            self.quotes.clear()
 
     def _find(self, subscription_id: str) -> Subscription:
         subscription = self.subscriptions.get(subscription_id)
@@ -200,9 +272,59 @@ class SubscriptionStore:
                 pendingChange=subscription.pending_change.to_json(),
             )
 
+    def _issue_quote(self, subscription: Subscription, change: Change) -> dict[str, Any]:
+        """Price the change and remember the quote, so an order can name it."""
+        now = datetime.now(UTC)
+        # Seconds precision, as the answer says: the quote never outlives what it shows.
+        expires_at = (now + self.quote_ttl).replace(microsecond=0)
+        body = change.quote(subscription, self.catalogue)
+        issued = IssuedQuote(
+            f"Q-{secrets.token_hex(8).upper()}",
+            subscription.id,
+            change,
+            subscription.price_with(self.catalogue, change.new_offers(subscription)),
+            expires_at,
+        )
+        # Quotes expire in the order they were made: forget from the oldest end.
+        while self.quotes:
+            oldest = next(iter(self.quotes.values()))
+            if not oldest.expired(now) and len(self.quotes) < MAX_QUOTES:
+                break
+            del self.quotes[oldest.quote_id]
+        self.quotes[issued.quote_id] = issued
+        return {
+            "quoteId": issued.quote_id,
+            **body,
+            "expiresAt": expires_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+
+    def _ensure_price_holds(
+        self, request: OrderRequest, subscription: Subscription, new_price: Decimal
+    ) -> None:
+        """Refuse an order whose agreed price or quote no longer holds."""
+        if request.expected_price != (new_price, CURRENCY):
+            raise self._price_changed(subscription, request.change)
+        issued = self.quotes.get(request.quote_id)
+        if issued is None:  # never issued, or forgotten since it expired
+            raise BackendError(409, "quote_expired", "The quote has expired; ask for a new one.")
+        if not issued.covers(subscription.id, request.change):
+            raise BackendError(400, "invalid_request", "The quote is for another change.")
+        if issued.new_price != new_price:  # agreed to today's price, but not under this quote
+            raise self._price_changed(subscription, request.change)
+        if issued.expired(datetime.now(UTC)):
+            raise BackendError(409, "quote_expired", "The quote has expired; ask for a new one.")
+
+    def _price_changed(self, subscription: Subscription, change: Change) -> BackendError:
+        return BackendError(
+            409,
+            "price_changed",
+            "The price has changed since the quote.",
+            quote=self._issue_quote(subscription, change),
+        )
+
     def get(self, subscription_id: str) -> dict[str, Any]:
         with self.lock:
-            return self._find(subscription_id).to_json()
+            return self._find(subscription_id).to_json(self.catalogue)
 
     def quote(self, subscription_id: str, body: Any) -> dict[str, Any]:
         with self.lock:
@@ -210,10 +332,14 @@ class SubscriptionStore:
             change = Change.parse(body)
             self._ensure_unlocked(subscription)
             change.check_against(subscription)
-            return change.quote(subscription)
+            return self._issue_quote(subscription, change)
 
     def place_order(self, idempotency_key: str, body: Any) -> tuple[dict[str, Any], bool]:
-        """Create the order once per idempotency key; returns (order, created)."""
+        """Create the order once per idempotency key; returns (order, created).
+
+        Only an accepted order is kept under its key: after a refusal (say, a quote that
+        expired) the same key may carry another body, with a fresh quote.
+        """
         digest = fingerprint(body)
         with self.lock:
             previous = self.by_key.get(idempotency_key)
@@ -235,8 +361,10 @@ class SubscriptionStore:
             change.check_against(subscription)
             if not change.add and not change.remove:
                 raise BackendError(400, "invalid_request", "Add or remove at least one offer.")
+            new_price = subscription.price_with(self.catalogue, change.new_offers(subscription))
+            self._ensure_price_holds(request, subscription, new_price)
             order_id = f"ORD-{secrets.token_hex(4).upper()}"
-            quote = change.quote(subscription)
+            quote = change.quote(subscription, self.catalogue)
             response = {
                 "orderId": order_id,
                 "subscriptionId": subscription.id,
@@ -244,15 +372,13 @@ class SubscriptionStore:
                 "effectiveDate": quote["effectiveDate"],
                 "addOffers": quote["addOffers"],
                 "removeOffers": quote["removeOffers"],
-                "newPrice": quote["newPrice"],
+                "newPrice": money(new_price),
+                "quoteId": request.quote_id,
                 "createdAt": datetime.now(UTC).isoformat(timespec="seconds"),
             }
             if subscription.locks_on_order:
                 subscription.pending_change = PendingChange(
-                    order_id,
-                    change.describe(),
-                    first_of_next_month(),
-                    subscription.price_with(change.new_offers(subscription)),
+                    order_id, change.describe(), first_of_next_month(), new_price
                 )
             order = Order(order_id, request, idempotency_key, digest, response)
             self.orders.append(order)
@@ -263,6 +389,24 @@ class SubscriptionStore:
         """Drop a pending change but keep its order, as if a billing cycle had passed."""
         with self.lock:
             self._find(subscription_id).pending_change = None
+
+    def set_offer_price(self, offer_id: str, price: Decimal) -> Offer:
+        """From now on, in reads, quotes and orders; raises ValueError for an unknown id."""
+        with self.lock:
+            return self.catalogue.set_offer_price(offer_id, price)
+
+    def set_plan_price(self, plan_id: str, price: Decimal) -> Plan:
+        with self.lock:
+            return self.catalogue.set_plan_price(plan_id, price)
+
+    def expire_quotes(self) -> int:
+        """Make every quote handed out so far expired now; returns how many still held."""
+        with self.lock:
+            now = datetime.now(UTC)
+            live = [q for q in self.quotes.values() if not q.expired(now)]
+            for issued in live:
+                self.quotes[issued.quote_id] = replace(issued, expires_at=now)
+            return len(live)
 
     def order_records(self) -> list[dict[str, Any]]:
         with self.lock:

@@ -132,6 +132,18 @@ class Sandbox:
         body = {"mode": mode, "count": count, **options}
         requests.post(f"{self.url}/_sandbox/faults", json=body, timeout=5).raise_for_status()
 
+    def set_price(self, price: str, *, offer: str | None = None, plan: str | None = None) -> None:
+        """Change an offer's or a plan's monthly price from now on (reset restores it)."""
+        body = {"offerId": offer} if offer else {"planId": plan}
+        response = requests.post(
+            f"{self.url}/_sandbox/prices", json={**body, "price": price}, timeout=5
+        )
+        response.raise_for_status()
+
+    def expire_quotes(self) -> None:
+        """Make every quote handed out so far expired, as ten minutes would."""
+        requests.post(f"{self.url}/_sandbox/quotes/expire", timeout=5).raise_for_status()
+
     def clear_faults(self) -> None:
         requests.delete(f"{self.url}/_sandbox/faults", timeout=5).raise_for_status()
 

@@ -63,10 +63,14 @@ def test_alice_changes_her_plan_from_a_marketing_link(
     check_page(page, "04-review")
 
     press(page, "Confirm change")
-    heading(page).to_have_text("Your plan has changed")
+    heading(page).to_have_text("Your change is confirmed")
     reference = ORDER_REFERENCE.search(page.locator(".panel").inner_text())
     assert reference is not None
-    expect(page.get_by_text(f"From {EFFECTIVE_TEXT} you will pay £28 a month.")).to_be_visible()
+    expect(
+        page.get_by_text(
+            f"It takes effect on {EFFECTIVE_TEXT}. From then you will pay £28 a month."
+        )
+    ).to_be_visible()
     check_page(page, "05-confirmation")
 
     order = only_order(sandbox.orders())
@@ -78,7 +82,7 @@ def test_alice_changes_her_plan_from_a_marketing_link(
     assert order["referrer"] == REFERRER
 
     page.reload()  # the confirmation is rendered from the stored order
-    heading(page).to_have_text("Your plan has changed")
+    heading(page).to_have_text("Your change is confirmed")
     expect(page.locator(".panel")).to_contain_text(reference.group(0))
     assert console_errors == []
 
@@ -108,7 +112,7 @@ def test_a_double_click_on_confirm_places_one_order(page: Page, sandbox: Sandbox
     _review_with_sports(page)
     with page.expect_navigation():
         page.get_by_role("button", name="Confirm change").dblclick()
-    heading(page).to_have_text("Your plan has changed")
+    heading(page).to_have_text("Your change is confirmed")
     order = only_order(sandbox.orders())
     assert order["submissions"] == 1
 
@@ -116,12 +120,52 @@ def test_a_double_click_on_confirm_places_one_order(page: Page, sandbox: Sandbox
 def test_back_after_confirmation_does_not_submit_again(page: Page, sandbox: Sandbox) -> None:
     _review_with_sports(page)
     press(page, "Confirm change")
-    heading(page).to_have_text("Your plan has changed")
+    heading(page).to_have_text("Your change is confirmed")
 
     page.go_back()  # to the review page, which now sends a completed basket onwards
-    heading(page).to_have_text("Your plan has changed")
+    heading(page).to_have_text("Your change is confirmed")
     assert page.url.endswith("/confirmation")
     page.go_back()
-    heading(page).to_have_text("Your plan has changed")
+    heading(page).to_have_text("Your change is confirmed")
     order = only_order(sandbox.orders())
     assert order["submissions"] == 1
+
+
+def test_a_price_that_moved_before_confirming_is_shown_and_confirmed_at_the_new_price(
+    page: Page, sandbox: Sandbox
+) -> None:
+    _review_with_sports(page)
+    expect(page.get_by_text("you agree to pay £32 a month")).to_be_visible()
+    sandbox.set_price("9.00", offer="OFFER-SPORTS")  # the partner's price rises meanwhile
+
+    press(page, "Confirm change")
+    heading(page).to_have_text("Check your change")
+    summary = page.locator("[data-error-summary]")
+    expect(summary).to_contain_text(
+        "The price has changed: it is now £33 a month, not £32. Check it and confirm again."
+    )
+    expect(summary).to_be_focused()
+    expect(page.get_by_text("you agree to pay £33 a month")).to_be_visible()
+    check_page(page, "04-review-price-changed")
+    assert sandbox.orders() == []
+
+    press(page, "Confirm change")
+    heading(page).to_have_text("Your change is confirmed")
+    expect(page.get_by_text("From then you will pay £33 a month.")).to_be_visible()
+    assert only_order(sandbox.orders())["newPrice"] == {"amount": "33.00", "currency": "GBP"}
+
+
+def test_a_form_in_an_older_tab_shows_the_basket_as_it_is_now(page: Page, sandbox: Sandbox) -> None:
+    open_basket(page)
+    newer = page.context.new_page()  # the same customer, in a second tab
+    newer.goto("/basket")
+    press(newer, "Add Kids")
+    expect(tag(newer, "Adding")).to_have_count(1)
+
+    press(page, "Add Sports")  # from the first tab, which still shows the basket before
+    expect(page.get_by_role("status")).to_have_text(
+        "Your basket was changed in another window. Here it is now."
+    )
+    expect(page.locator(".offer", has=tag(page, "Adding"))).to_contain_text("Kids")
+    check_page(page, "03-basket-changed-elsewhere")
+    newer.close()

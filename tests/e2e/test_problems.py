@@ -79,7 +79,7 @@ def test_an_expired_basket_is_rebuilt_from_the_original_link(
     press(page, "Add Sports")
     page.get_by_role("link", name="Continue").click()
     press(page, "Confirm change")
-    heading(page).to_have_text("Your plan has changed")
+    heading(page).to_have_text("Your change is confirmed")
     assert only_order(sandbox.orders())["tracking"] == TRACKING
 
 
@@ -103,7 +103,7 @@ def test_an_outage_while_confirming_changes_nothing_and_a_retry_succeeds(
     page.get_by_role("link", name="Try again").click()
     heading(page).to_have_text("Check your change")
     press(page, "Confirm change")
-    heading(page).to_have_text("Your plan has changed")
+    heading(page).to_have_text("Your change is confirmed")
     only_order(sandbox.orders())
 
 

@@ -41,8 +41,12 @@ class Partner:
             headers=self.headers(recaptcha),
         )
 
-    def update(self, body: Any, recaptcha: str | None = "pass") -> requests.Response:
-        return self.http.put(self.base_url + BASKET, json=body, headers=self.headers(recaptcha))
+    def update(
+        self, body: Any, recaptcha: str | None = "pass", **headers: str
+    ) -> requests.Response:
+        return self.http.put(
+            self.base_url + BASKET, json=body, headers=self.headers(recaptcha, **headers)
+        )
 
 
 @pytest.fixture

@@ -78,6 +78,18 @@ def test_the_idempotency_key_follows_the_basket_and_its_changes():
     assert idempotency_key(one).startswith(one.basket_id)
 
 
+def test_the_idempotency_key_covers_the_price_agreed_but_not_the_quote_naming_it():
+    """A renewed quote at the same price must find an order a lost answer made; a
+    confirmation at a new price is another order attempt."""
+    from dataclasses import replace
+
+    one = replace(_with_choices(basket(), ["OFFER-SPORTS"], []), quote_id="Q-1")
+    renewed = replace(one, quote_id="Q-2", quote_expires_at=time.time() + 600)
+    dearer = replace(renewed, new_price=Money(Decimal("29.00"), GBP))
+    assert idempotency_key(renewed) == idempotency_key(one)
+    assert idempotency_key(dearer) != idempotency_key(one)
+
+
 def test_a_basket_survives_its_storage_round_trip():
     original = _with_choices(
         basket(tracking={"utm_source": "mail"}, referrer="https://a.example/"),

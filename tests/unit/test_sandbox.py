@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -34,6 +35,8 @@ from sandbox import Settings, create_app
 from sandbox.__main__ import main as cli_main
 from sandbox.data import first_of_next_month
 from sandbox.keys import load_signing_key
+from sandbox.state import EXTENSION_KEY as STATE_EXTENSION
+from sandbox.state import SandboxState
 
 pytestmark = pytest.mark.unit
 
@@ -89,8 +92,12 @@ def get_subscription(client: FlaskClient, subscription_id: str) -> dict[str, Any
     return body
 
 
-def order_body(**overrides: Any) -> dict[str, Any]:
-    body = {
+def order_body(client: FlaskClient | None = None, **overrides: Any) -> dict[str, Any]:
+    """Alice's usual order; given a client, under a real quote for its change.
+
+    Without one it names a quote never issued: enough for a refusal that comes first.
+    """
+    body: dict[str, Any] = {
         "subscriptionId": "SUB-1001",
         "customerId": "alice",
         "basketId": "basket-1",
@@ -98,8 +105,15 @@ def order_body(**overrides: Any) -> dict[str, Any]:
         "removeOffers": ["OFFER-HD"],
         "referrer": "https://partner.example/news",
         "tracking": {"utm_source": "newsletter", "utm_campaign": "autumn"},
+        "quoteId": "Q-0000000000000000",
+        "expectedPrice": money("28.00"),
     }
     body.update(overrides)
+    if client is not None:
+        change = {"addOffers": body["addOffers"], "removeOffers": body["removeOffers"]}
+        issued = quote(client, change, body["subscriptionId"]).get_json()
+        body.update(quoteId=issued["quoteId"], expectedPrice=issued["newPrice"])
+        body.update(overrides)
     return body
 
 
@@ -261,7 +275,8 @@ def test_quote_for_unknown_subscription_is_404(client: FlaskClient) -> None:
 
 
 def test_order_is_accepted_and_locks_the_subscription(client: FlaskClient) -> None:
-    response = place_order(client, order_body())
+    body = order_body(client)
+    response = place_order(client, body)
     assert response.status_code == 201
     order = response.get_json()
     assert re.fullmatch(r"ORD-[0-9A-F]{8}", order["orderId"])
@@ -271,6 +286,7 @@ def test_order_is_accepted_and_locks_the_subscription(client: FlaskClient) -> No
     assert offer_ids(order["addOffers"]) == ["OFFER-SPORTS"]
     assert offer_ids(order["removeOffers"]) == ["OFFER-HD"]
     assert order["newPrice"] == money("28.00")
+    assert order["quoteId"] == body["quoteId"]
     assert order["createdAt"]
 
     pending = get_subscription(client, "SUB-1001")["pendingChange"]
@@ -293,13 +309,14 @@ def test_order_is_accepted_and_locks_the_subscription(client: FlaskClient) -> No
 def test_pending_change_describes_the_order(
     client: FlaskClient, add: list[str], remove: list[str], description: str
 ) -> None:
-    place_order(client, order_body(addOffers=add, removeOffers=remove))
+    place_order(client, order_body(client, addOffers=add, removeOffers=remove))
     assert get_subscription(client, "SUB-1001")["pendingChange"]["description"] == description
 
 
 def test_same_key_returns_the_same_order(client: FlaskClient) -> None:
-    first = place_order(client, order_body())
-    second = place_order(client, order_body())
+    body = order_body(client)
+    first = place_order(client, body)
+    second = place_order(client, body)
     assert (first.status_code, second.status_code) == (201, 200)
     assert second.get_json() == first.get_json()
     records = client.get("/_sandbox/orders").get_json()["orders"]
@@ -308,14 +325,15 @@ def test_same_key_returns_the_same_order(client: FlaskClient) -> None:
 
 
 def test_same_key_with_another_body_is_422(client: FlaskClient) -> None:
-    place_order(client, order_body())
-    response = place_order(client, order_body(basketId="basket-2"))
+    body = order_body(client)
+    place_order(client, body)
+    response = place_order(client, {**body, "basketId": "basket-2"})
     assert response.status_code == 422
     assert response.get_json()["error"] == "idempotency_key_reused"
 
 
 def test_order_record_keeps_what_the_checkout_sent(client: FlaskClient) -> None:
-    order = place_order(client, order_body(), key="journey-42").get_json()
+    order = place_order(client, order_body(client), key="journey-42").get_json()
     (record,) = client.get("/_sandbox/orders").get_json()["orders"]
     assert record["orderId"] == order["orderId"]
     assert record["customerId"] == "alice"
@@ -347,6 +365,15 @@ def test_order_needs_a_sane_idempotency_key(client: FlaskClient, headers: dict[s
         ({"tracking": {"utm_source": 1}}, 400, "invalid_request"),
         ({"referrer": 7}, 400, "invalid_request"),
         ({"subscriptionId": "SUB-2002", "customerId": "bob"}, 409, "pending_change"),
+        ({"quoteId": ""}, 400, "invalid_request"),
+        ({"quoteId": 7}, 400, "invalid_request"),
+        ({"expectedPrice": None}, 400, "invalid_request"),
+        ({"expectedPrice": "28.00"}, 400, "invalid_request"),
+        ({"expectedPrice": {"amount": 28, "currency": "GBP"}}, 400, "invalid_request"),
+        ({"expectedPrice": {"amount": "28", "currency": "GBP"}}, 400, "invalid_request"),
+        ({"expectedPrice": {"amount": "28.00"}}, 400, "invalid_request"),
+        ({"expectedPrice": {"amount": "28.00", "currency": "gbp"}}, 400, "invalid_request"),
+        ({"expectedPrice": {**money("28.00"), "tax": "0.00"}}, 400, "invalid_request"),
     ],
 )
 def test_order_is_refused(
@@ -358,11 +385,15 @@ def test_order_is_refused(
     assert client.get("/_sandbox/orders").get_json() == {"orders": []}
 
 
-def test_parallel_submissions_with_one_key_make_one_order(live_url: str) -> None:
+def test_parallel_submissions_with_one_key_make_one_order(
+    client: FlaskClient, live_url: str
+) -> None:
+    body = order_body(client, subscriptionId="SUB-4004", customerId="dave")
+
     def submit(_: int) -> requests.Response:
         return requests.post(
             f"{live_url}/backend/v1/orders",
-            json=order_body(subscriptionId="SUB-4004", customerId="dave"),
+            json=body,
             headers={**BACKEND, "Idempotency-Key": "parallel-key"},
             timeout=10,
         )
@@ -377,8 +408,290 @@ def test_parallel_submissions_with_one_key_make_one_order(live_url: str) -> None
     assert orders[0]["submissions"] == 12
 
 
+# --- quotes that bind, and prices that move --------------------------------------------
+
+ALICE_CHANGE = {"addOffers": ["OFFER-SPORTS"], "removeOffers": ["OFFER-HD"]}
+
+
+def set_price(client: FlaskClient, **body: str) -> dict[str, Any]:
+    response = client.post("/_sandbox/prices", json=body)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    answer: dict[str, Any] = response.get_json()
+    return answer
+
+
+def expire_quotes(client: FlaskClient) -> int:
+    response = client.post("/_sandbox/quotes/expire")
+    assert response.status_code == 200
+    expired: int = response.get_json()["expired"]
+    return expired
+
+
+def order_under(client: FlaskClient, issued: dict[str, Any], key: str = "key-1") -> Any:
+    """Alice's usual order, naming ``issued`` and agreeing to its new price."""
+    body = order_body(quoteId=issued["quoteId"], expectedPrice=issued["newPrice"])
+    return place_order(client, body, key)
+
+
+def seconds_until(instant: str) -> float:
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", instant)
+    return (datetime.fromisoformat(instant) - datetime.now(UTC)).total_seconds()
+
+
+def test_quote_has_an_id_and_expires_in_ten_minutes(client: FlaskClient) -> None:
+    first = quote(client, ALICE_CHANGE).get_json()
+    second = quote(client, ALICE_CHANGE).get_json()
+    assert re.fullmatch(r"Q-[0-9A-F]{16}", first["quoteId"])
+    assert first["quoteId"] != second["quoteId"]
+    assert 595 <= seconds_until(first["expiresAt"]) <= 600
+
+
+def test_quote_lifetime_is_a_setting(key_file: Path) -> None:
+    app = create_app(Settings(signing_key_file=key_file, quote_ttl_seconds=60))
+    assert 55 <= seconds_until(quote(app.test_client(), ALICE_CHANGE).get_json()["expiresAt"]) <= 60
+
+
+def test_order_under_its_quote_is_accepted_and_names_it(client: FlaskClient) -> None:
+    issued = quote(client, ALICE_CHANGE).get_json()
+    response = order_under(client, issued)
+    assert response.status_code == 201
+    order = response.get_json()
+    assert order["quoteId"] == issued["quoteId"]
+    assert order["newPrice"] == issued["newPrice"] == money("28.00")
+    assert client.get("/_sandbox/orders").get_json()["orders"][0]["quoteId"] == issued["quoteId"]
+
+
+def test_offer_price_change_shows_in_reads_and_quotes(client: FlaskClient) -> None:
+    assert set_price(client, offerId="OFFER-SPORTS", price="9") == {
+        "offerId": "OFFER-SPORTS",
+        "price": money("9.00"),
+    }
+    subscription = get_subscription(client, "SUB-1001")
+    assert subscription["eligibleOffers"][0]["price"] == money("9.00")
+    carol = get_subscription(client, "SUB-3003")
+    assert carol["eligibleOffers"][0] == {**carol["eligibleOffers"][0], "price": money("9.00")}
+    issued = quote(client, ALICE_CHANGE).get_json()
+    assert issued["newPrice"] == money("29.00")
+    assert issued["addOffers"][0]["price"] == money("9.00")
+
+
+@pytest.mark.parametrize("retry_key", ["key-1", "key-2"])
+@pytest.mark.parametrize(
+    ("change", "new_price"),
+    [
+        ({"offerId": "OFFER-SPORTS", "price": "9.00"}, "29.00"),
+        ({"planId": "PLAN-STANDARD", "price": "21.00"}, "29.00"),
+    ],
+)
+def test_price_change_refuses_the_old_price_with_a_fresh_quote(
+    client: FlaskClient, change: dict[str, str], new_price: str, retry_key: str
+) -> None:
+    seen = quote(client, ALICE_CHANGE).get_json()
+    set_price(client, **change)
+    refused = order_under(client, seen)
+    assert refused.status_code == 409
+    body = refused.get_json()
+    assert body["error"] == "price_changed" and body["message"]
+    fresh = body["quote"]
+    assert fresh["newPrice"] == money(new_price)
+    assert fresh["quoteId"] != seen["quoteId"]
+    assert 595 <= seconds_until(fresh["expiresAt"]) <= 600
+    assert client.get("/_sandbox/orders").get_json() == {"orders": []}
+
+    accepted = order_under(client, fresh, key=retry_key)
+    assert accepted.status_code == 201, accepted.get_data(as_text=True)
+    assert accepted.get_json()["quoteId"] == fresh["quoteId"]
+    assert accepted.get_json()["newPrice"] == money(new_price)
+    assert len(client.get("/_sandbox/orders").get_json()["orders"]) == 1
+    pending = get_subscription(client, "SUB-1001")["pendingChange"]
+    assert pending["newPrice"] == money(new_price)
+
+
+def test_price_change_that_leaves_the_new_price_keeps_the_quote(client: FlaskClient) -> None:
+    """HD is being removed: its price moves the current price, not the one agreed to."""
+    seen = quote(client, ALICE_CHANGE).get_json()
+    set_price(client, offerId="OFFER-HD", price="1.00")
+    assert order_under(client, seen).status_code == 201
+
+
+def test_plan_price_change_shows_in_reads(client: FlaskClient) -> None:
+    assert set_price(client, planId="PLAN-STANDARD", price="21.00") == {
+        "planId": "PLAN-STANDARD",
+        "price": money("21.00"),
+    }
+    subscription = get_subscription(client, "SUB-1001")
+    assert subscription["plan"]["price"] == money("21.00")
+    assert subscription["recurringPrice"] == money("25.00")
+    assert quote(client, ALICE_CHANGE).get_json()["currentPrice"] == money("25.00")
+    assert get_subscription(client, "SUB-3003")["plan"]["price"] == money("10.00")
+
+
+def test_quote_at_another_price_than_agreed_is_refused(client: FlaskClient) -> None:
+    """Agreeing to today's price under a quote that showed another is no agreement."""
+    seen = quote(client, ALICE_CHANGE).get_json()
+    set_price(client, offerId="OFFER-SPORTS", price="9.00")
+    response = order_under(client, {**seen, "newPrice": money("29.00")})
+    assert response.status_code == 409
+    assert response.get_json()["error"] == "price_changed"
+    assert response.get_json()["quote"]["newPrice"] == money("29.00")
+
+
+def test_expired_quote_is_refused_and_a_new_one_orders_under_the_same_key(
+    client: FlaskClient,
+) -> None:
+    seen = quote(client, ALICE_CHANGE).get_json()
+    assert expire_quotes(client) == 1
+    assert expire_quotes(client) == 0  # nothing left that still held
+    refused = order_under(client, seen)
+    assert refused.status_code == 409
+    assert refused.get_json() == {
+        "error": "quote_expired",
+        "message": refused.get_json()["message"],
+    }
+    assert client.get("/_sandbox/orders").get_json() == {"orders": []}
+    assert order_under(client, quote(client, ALICE_CHANGE).get_json()).status_code == 201
+    assert len(client.get("/_sandbox/orders").get_json()["orders"]) == 1
+
+
+def test_unknown_quote_counts_as_expired(client: FlaskClient) -> None:
+    before_reset = quote(client, ALICE_CHANGE).get_json()
+    client.post("/_sandbox/reset")
+    for quote_id in ("Q-0000000000000000", before_reset["quoteId"]):
+        response = place_order(client, order_body(quoteId=quote_id))
+        assert response.status_code == 409
+        assert response.get_json()["error"] == "quote_expired"
+
+
+@pytest.mark.parametrize(
+    ("subscription_id", "change"),
+    [
+        ("SUB-1001", {"addOffers": ["OFFER-SPORTS"]}),
+        ("SUB-1001", {"addOffers": ["OFFER-KIDS"], "removeOffers": ["OFFER-HD"]}),
+        ("SUB-4004", ALICE_CHANGE),
+    ],
+)
+def test_quote_for_another_change_is_400(
+    client: FlaskClient, subscription_id: str, change: dict[str, list[str]]
+) -> None:
+    other = quote(client, change, subscription_id).get_json()
+    response = place_order(client, order_body(quoteId=other["quoteId"]))
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "error": "invalid_request",
+        "message": "The quote is for another change.",
+    }
+
+
+def test_replay_returns_the_order_whatever_became_of_its_quote(client: FlaskClient) -> None:
+    body = order_body(client)
+    first = place_order(client, body)
+    assert first.status_code == 201
+    expire_quotes(client)
+    set_price(client, offerId="OFFER-SPORTS", price="12.00")
+    replay = place_order(client, body)
+    assert replay.status_code == 200
+    assert replay.get_json() == first.get_json()
+    assert client.get("/_sandbox/orders").get_json()["orders"][0]["submissions"] == 2
+    assert place_order(client, {**body, "basketId": "x"}).get_json()["error"] == (
+        "idempotency_key_reused"
+    )
+
+
+def test_quotes_are_forgotten_when_expired_or_too_many(
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state: SandboxState = app.extensions[STATE_EXTENSION]
+    for _ in range(3):
+        quote(client, ALICE_CHANGE)
+    expire_quotes(client)
+    quote(client, ALICE_CHANGE)
+    assert len(state.subscriptions.quotes) == 1
+    monkeypatch.setattr("sandbox.subscriptions.MAX_QUOTES", 2)
+    oldest, *_ = (quote(client, ALICE_CHANGE).get_json() for _ in range(3))
+    assert len(state.subscriptions.quotes) == 2
+    assert order_under(client, oldest).get_json()["error"] == "quote_expired"
+
+
+def test_reset_restores_the_prices(client: FlaskClient) -> None:
+    set_price(client, offerId="OFFER-SPORTS", price="9.00")
+    set_price(client, planId="PLAN-STANDARD", price="0")
+    client.post("/_sandbox/reset")
+    subscription = get_subscription(client, "SUB-1001")
+    assert subscription["plan"]["price"] == money("20.00")
+    assert subscription["eligibleOffers"][0]["price"] == money("8.00")
+    assert quote(client, ALICE_CHANGE).get_json()["newPrice"] == money("28.00")
+
+
+def test_price_changes_stay_in_their_own_sandbox(client: FlaskClient, key_file: Path) -> None:
+    set_price(client, offerId="OFFER-SPORTS", price="9.00")
+    other = create_app(Settings(signing_key_file=key_file)).test_client()
+    assert get_subscription(other, "SUB-1001")["eligibleOffers"][0]["price"] == money("8.00")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"offerId": "OFFER-NOPE", "price": "9.00"},
+        {"planId": "PLAN-NOPE", "price": "9.00"},
+        {"offerId": "OFFER-SPORTS", "planId": "PLAN-STANDARD", "price": "9.00"},
+        {"price": "9.00"},
+        {"offerId": 7, "price": "9.00"},
+        {"offerId": "OFFER-SPORTS"},
+        {"offerId": "OFFER-SPORTS", "price": 9},
+        {"offerId": "OFFER-SPORTS", "price": "-1.00"},
+        {"offerId": "OFFER-SPORTS", "price": "9.001"},
+        {"offerId": "OFFER-SPORTS", "price": "9,00"},
+        {"offerId": "OFFER-SPORTS", "price": "1e3"},
+        {"offerId": "OFFER-SPORTS", "price": ""},
+        ["OFFER-SPORTS", "9.00"],
+        None,
+    ],
+)
+def test_bad_price_changes_are_refused(client: FlaskClient, body: Any) -> None:
+    response = client.post("/_sandbox/prices", json=body)
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "invalid_request"
+    assert response.get_json()["message"]
+    assert get_subscription(client, "SUB-1001")["recurringPrice"] == money("24.00")
+    assert get_subscription(client, "SUB-1001")["eligibleOffers"][0]["price"] == money("8.00")
+
+
+@pytest.mark.parametrize("name", ["quoteId", "expectedPrice"])
+def test_order_needs_its_quote_and_agreed_price(client: FlaskClient, name: str) -> None:
+    body = order_body(client)
+    del body[name]
+    response = place_order(client, body)
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "invalid_request"
+
+
+def test_answers_match_the_openapi_document(client: FlaskClient) -> None:
+    from jsonschema import Draft202012Validator
+
+    document = client.get("/backend/v1/openapi.json").get_json()
+
+    def check(answer: Any, pointer: str) -> None:
+        schema = {"$ref": pointer, "components": document["components"]}
+        Draft202012Validator(schema).validate(answer)
+
+    schemas = "#/components/schemas"
+    conflict = "#/components/responses/OrderConflict/content/application~1json/schema"
+    seen = quote(client, ALICE_CHANGE).get_json()
+    check(seen, f"{schemas}/Quote")
+    check(order_body(quoteId=seen["quoteId"]), f"{schemas}/OrderRequest")
+    expire_quotes(client)
+    check(order_under(client, seen).get_json(), conflict)
+    set_price(client, offerId="OFFER-SPORTS", price="9.00")
+    price_changed = order_under(client, seen).get_json()
+    check(price_changed, conflict)
+    check(price_changed, f"{schemas}/PriceChangedError")
+    accepted = order_under(client, price_changed["quote"])
+    check(accepted.get_json(), f"{schemas}/Order")
+    check(order_under(client, price_changed["quote"], key="key-2").get_json(), conflict)
+
+
 def test_reset_restores_the_demo_data(client: FlaskClient) -> None:
-    place_order(client, order_body())
+    place_order(client, order_body(client))
     assert client.post("/_sandbox/reset").status_code == 204
     assert get_subscription(client, "SUB-1001")["pendingChange"] is None
     assert client.get("/_sandbox/orders").get_json() == {"orders": []}
@@ -389,10 +702,10 @@ def test_stats_count_requests_per_endpoint(client: FlaskClient) -> None:
     get_subscription(client, "SUB-1001")
     client.get("/backend/v1/subscriptions/SUB-9999", headers=BACKEND)
     quote(client, {"addOffers": []})
-    place_order(client, order_body())
+    place_order(client, order_body(client))  # quotes, then orders
     client.post("/recaptcha/api/siteverify", data={"secret": "x", "response": "pass-1"})
     assert client.get("/_sandbox/stats").get_json() == {
-        "backend": {"getSubscription": 2, "quote": 1, "order": 1},
+        "backend": {"getSubscription": 2, "quote": 2, "order": 1},
         "siteverify": 1,
     }
 
@@ -564,6 +877,7 @@ def test_settings_come_from_the_environment(tmp_path: Path) -> None:
     env = {
         "SANDBOX_AUDIENCE": "aud",
         "SANDBOX_ACCESS_TOKEN_TTL": "60",
+        "SANDBOX_QUOTE_TTL_SECONDS": "90",
         "SANDBOX_REDIRECT_URIS": "https://a.example/cb https://b.example/cb",
         "SANDBOX_SIGNING_KEY_FILE": str(tmp_path / "k.json"),
     }
@@ -571,6 +885,7 @@ def test_settings_come_from_the_environment(tmp_path: Path) -> None:
     assert settings.issuer == "http://127.0.0.1:5999"
     assert settings.audience == "aud"
     assert settings.access_token_ttl == 60
+    assert settings.quote_ttl_seconds == 90
     assert settings.redirect_uris == ("https://a.example/cb", "https://b.example/cb")
     assert settings.signing_key_file == tmp_path / "k.json"
     assert Settings.from_env({"SANDBOX_ISSUER": "http://x/"}).issuer == "http://x"
@@ -882,8 +1197,9 @@ def test_faults_are_consumed_in_order(client: FlaskClient) -> None:
 def test_fault_applies_only_to_its_path(client: FlaskClient) -> None:
     add_fault(client, mode="error", path="/backend/v1/orders")
     assert get_subscription(client, "SUB-1001")
-    assert place_order(client, order_body()).status_code == 500
-    assert place_order(client, order_body()).status_code == 201
+    body = order_body(client)
+    assert place_order(client, body).status_code == 500
+    assert place_order(client, body).status_code == 201
 
 
 def test_count_zero_lasts_until_cleared(client: FlaskClient) -> None:
@@ -929,14 +1245,11 @@ def test_lose_answer_records_the_order_but_drops_the_reply(
 ) -> None:
     add_fault(client, mode="lose_answer", path="/backend/v1/orders")
     headers = {**BACKEND, "Idempotency-Key": "lost-1"}
+    body = order_body(client)
     with pytest.raises(requests.exceptions.ConnectionError):
-        requests.post(
-            f"{live_url}/backend/v1/orders", json=order_body(), headers=headers, timeout=5
-        )
+        requests.post(f"{live_url}/backend/v1/orders", json=body, headers=headers, timeout=5)
     (record,) = client.get("/_sandbox/orders").get_json()["orders"]
-    retry = requests.post(
-        f"{live_url}/backend/v1/orders", json=order_body(), headers=headers, timeout=5
-    )
+    retry = requests.post(f"{live_url}/backend/v1/orders", json=body, headers=headers, timeout=5)
     assert retry.status_code == 200
     assert retry.json()["orderId"] == record["orderId"]
     assert client.get("/_sandbox/orders").get_json()["orders"][0]["submissions"] == 2
