@@ -175,12 +175,8 @@ class Checkout:
         def choose(basket: Basket) -> Basket:
             self._ensure_open(basket)
             chosen = _with_choices(basket, add, remove)
-            unchanged = (chosen.add_offers, chosen.remove_offers) == (
-                basket.add_offers,
-                basket.remove_offers,
-            )
             try:
-                return chosen if unchanged else self._priced(chosen)
+                return chosen if _same_choices(chosen, basket) else self._priced(chosen)
             except SubscriptionLocked:
                 # A completion of this very basket may have won the race meanwhile.
                 current = self.store.get(basket.basket_id)
@@ -194,13 +190,9 @@ class Checkout:
     def asks_nothing_new(basket: Basket, add: Sequence[str], remove: Sequence[str]) -> bool:
         """Whether these choices would leave the basket's changes as they are."""
         try:
-            chosen = _with_choices(basket, add, remove)
+            return _same_choices(_with_choices(basket, add, remove), basket)
         except InvalidRequest:
             return False
-        return (chosen.add_offers, chosen.remove_offers) == (
-            basket.add_offers,
-            basket.remove_offers,
-        )
 
     def _priced(self, basket: Basket) -> Basket:
         if not basket.has_changes:
@@ -291,9 +283,7 @@ class Checkout:
                     raise
                 if fresh.new_price != basket.new_price:
                     reopened = self._settle(basket, partial(_quoted, quote=fresh, reopen=True))
-                    raise PriceChanged(
-                        previousTotals=_totals(basket), totals=_totals(reopened)
-                    ) from None
+                    raise PriceChanged(before=basket, after=reopened) from None
                 if renewed:  # a quote renewed just now cannot have expired already
                     self._reopen(basket)
                     raise UpstreamError("the backend refused a fresh quote") from None
@@ -403,8 +393,8 @@ def _reopened(basket: Basket) -> Basket:
     return replace(basket, status=OPEN, completing_since=None)
 
 
-def _totals(basket: Basket) -> dict[str, Any]:
-    return {"current": basket.current_price.to_json(), "new": basket.new_price.to_json()}
+def _same_choices(one: Basket, other: Basket) -> bool:
+    return (one.add_offers, one.remove_offers) == (other.add_offers, other.remove_offers)
 
 
 def _order_request(basket: Basket) -> dict[str, Any]:

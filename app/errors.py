@@ -6,7 +6,7 @@ The `detail` strings are the seed's wording.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import redis
@@ -22,6 +22,9 @@ from flask import (
 )
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
+
+if TYPE_CHECKING:
+    from .baskets import Basket
 
 DETAIL_UNAUTHORIZED = (
     "Unauthorized — the request lacks valid authentication credentials. "
@@ -117,6 +120,15 @@ class PriceChanged(CheckoutError):
         "The price of this change has changed since it was shown; nothing was ordered. "
         "Check the new price, then confirm again."
     )
+
+    def __init__(self, *, before: Basket, after: Basket) -> None:
+        super().__init__(previousTotals=_totals(before), totals=_totals(after))
+        self.before = before
+        self.after = after  # the basket as it is now, holding the new quote
+
+
+def _totals(basket: Basket) -> dict[str, Any]:
+    return {"current": basket.current_price.to_json(), "new": basket.new_price.to_json()}
 
 
 class BasketChanged(CheckoutError):

@@ -365,11 +365,13 @@ def confirm() -> Any:
         completed = checkout().complete(customer, basket_id, expected_version=shown)
     except BasketChanged:
         return _changed_elsewhere()
-    except PriceChanged:
+    except PriceChanged as changed:
         # Nothing was ordered; the basket holds the new price. Show it, and ask again.
-        now = checkout().load(customer, basket_id, refresh=False)
         html = render_template(
-            "checkout/review.html", basket=now, form=ConfirmForm(), previous=before.new_price
+            "checkout/review.html",
+            basket=changed.after,
+            form=ConfirmForm(),
+            previous=changed.before.new_price,
         )
         return make_response(html, 409)
     except InvalidRequest as exc:
