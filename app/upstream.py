@@ -2,7 +2,8 @@
 
 Each `Upstream` owns one `requests.Session`, whose pool keeps connections alive for the
 worker's concurrency (`pool_size`; a burst beyond it opens extra connections rather than
-waiting or failing). The policy, and why:
+waiting or failing). It is made with the app, in each worker (gunicorn loads the app after
+it forks), so no worker shares another's connections. The policy, and why:
 
 - Retries (urllib3 `Retry`): a call that could not connect (refused, unresolved, connect
   timeout) never reached the upstream, so it is tried again whatever its method. A
@@ -28,7 +29,6 @@ waiting or failing). The policy, and why:
 from __future__ import annotations
 
 import json as jsonlib
-import os
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 
@@ -76,17 +76,7 @@ class Upstream:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = (connect_timeout, read_timeout)
-        self.headers = {
-            "Accept": "application/json",
-            "User-Agent": "partner-subscription-checkout",
-            **(headers or {}),
-        }
-        self.retries = retries
-        self.pool_size = pool_size
-        self._session = self._new_session()
-
-    def _new_session(self) -> requests.Session:
-        session = requests.Session()
+        self._session = session = requests.Session()
         # The environment's proxy (NO_PROXY included) and CA bundle for this upstream,
         # worked out once by requests itself. Left to trust the environment, requests
         # reads every variable again on each call; and it would take credentials for the
@@ -95,17 +85,18 @@ class Upstream:
         session.trust_env = False
         session.proxies, session.verify = found["proxies"], found["verify"]
         session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
-        session.headers.update(self.headers)
+        session.headers.update(
+            {"Accept": "application/json", "User-Agent": "partner-subscription-checkout"}
+        )
+        session.headers.update(headers or {})
         adapter = HTTPAdapter(
             pool_connections=1,  # one upstream host
-            pool_maxsize=self.pool_size,
+            pool_maxsize=pool_size,
             pool_block=False,
-            max_retries=retry_policy(self.retries),
+            max_retries=retry_policy(retries),
         )
         session.mount("http://", adapter)
         session.mount("https://", adapter)
-        self._pid = os.getpid()
-        return session
 
     def close(self) -> None:
         """Close the kept-alive connections."""
@@ -124,18 +115,11 @@ class Upstream:
 
         Raises `Unreachable` when no answer came.
         """
-        if self._pid != os.getpid():
-            # A forked child must not share its parent's sockets (nor read its answers):
-            # it closes its copies (a close without shutdown leaves the parent's open).
-            self._session.close()
-            self._session = self._new_session()
         sent = dict(headers or {})
-        data: bytes | dict[str, str] | None = None
+        data: bytes | dict[str, str] | None = form  # a form is encoded by requests
         if json is not None:
             data = jsonlib.dumps(json, separators=(",", ":"), allow_nan=False).encode()
             sent["Content-Type"] = "application/json"
-        elif form is not None:
-            data = form  # form-encoded by requests
         try:
             response = self._session.request(
                 method,
