@@ -102,16 +102,17 @@ _DEV_SECRETS = {
 
 def normalise(config: dict[str, Any]) -> None:
     """Accept the forms an operator naturally writes in an environment variable."""
-    fallbacks = config.get("SECRET_KEY_FALLBACKS") or []
-    if isinstance(fallbacks, str):
-        fallbacks = fallbacks.split(",")
-    config["SECRET_KEY_FALLBACKS"] = [str(key).strip() for key in fallbacks if str(key).strip()]
-    hostnames = config["RECAPTCHA_HOSTNAMES"]
-    if isinstance(hostnames, str):
-        config["RECAPTCHA_HOSTNAMES"] = [h.strip() for h in hostnames.split(",") if h.strip()]
+    for key in ("SECRET_KEY_FALLBACKS", "RECAPTCHA_HOSTNAMES"):
+        config[key] = _listed(config.get(key) or [])
     for key in ("SUBSCRIPTION_API_URL", "OAUTH_ISSUER"):
         config[key] = str(config[key]).rstrip("/")
     config["SESSION_COOKIE_SECURE"] = config["ENV"] != "development"
+
+
+def _listed(value: str | list[str]) -> list[str]:
+    """A list setting, given as a list (a JSON one too) or comma separated."""
+    items = value.split(",") if isinstance(value, str) else value
+    return [str(item).strip() for item in items if str(item).strip()]
 
 
 def secret_keys(config: dict[str, Any]) -> list[str]:
