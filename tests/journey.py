@@ -42,3 +42,12 @@ def form_of(html: str) -> tuple[str, dict[str, str]] | None:
         fields = dict(re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', body))
         return (action.group(1) if action else "").replace("&amp;", "&"), fields
     return None
+
+
+def offer_form(page: str, offer: str) -> tuple[str, dict[str, str]]:
+    """The Add (or Remove) form of one offer on the basket page: action and fields."""
+    for start in (m.start() for m in re.finditer(r'<form class="offer__action"', page)):
+        form = form_of(page[start:])
+        if form is not None and form[1].get("offer") == offer:
+            return form
+    raise AssertionError(f"no form for {offer} on the page")

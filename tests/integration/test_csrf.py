@@ -7,7 +7,7 @@ import requests
 
 from sandbox.stack import Service
 from tests.conftest import Sandbox, recaptcha_token
-from tests.journey import form_of, signed_in_browser
+from tests.journey import offer_form, signed_in_browser
 
 pytestmark = pytest.mark.integration
 
@@ -18,8 +18,7 @@ def test_a_pages_token_is_accepted_and_a_tampered_one_refused(
     browser = signed_in_browser(app_server.url)
     assert browser is not None, "the journey up to the basket page did not complete"
     again = browser.get(app_server.url + "/basket", timeout=10)
-    add_form = again.text.index('<form class="offer__action" method="post" action="/basket/add"')
-    form = form_of(again.text[add_form:])  # the first offer's "Add"
+    form = offer_form(again.text, "OFFER-SPORTS")  # the first offer's "Add"
     assert form is not None
     action, fields = form
     fields["recaptcha_token"] = recaptcha_token()

@@ -12,7 +12,7 @@ from itsdangerous import BadSignature, Signer
 from app.config import DEV_SECRET_KEY
 from sandbox.stack import Service, app_service, free_port
 from tests.conftest import Sandbox, recaptcha_token
-from tests.journey import form_of, signed_in_browser
+from tests.journey import offer_form, signed_in_browser
 
 pytestmark = pytest.mark.integration
 NEW_KEY = "the-new-secret-key-after-the-rotation-0123456789"
@@ -56,8 +56,7 @@ def test_a_signed_in_customer_keeps_session_and_basket_across_a_rotation(
         DEV_SECRET_KEY, salt=SESSION_SALT
     ).unsign(old_session)
 
-    start = page.text.index('<form class="offer__action" method="post" action="/basket/add"')
-    form = form_of(page.text[start:])
+    form = offer_form(page.text, "OFFER-SPORTS")
     assert form is not None
     action, fields = form
     fields["recaptcha_token"] = recaptcha_token()

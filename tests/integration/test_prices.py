@@ -11,7 +11,7 @@ import requests
 from sandbox.stack import Service
 from tests.conftest import Sandbox, recaptcha_token
 from tests.integration.conftest import Partner, assert_problem
-from tests.journey import form_of, signed_in_browser
+from tests.journey import form_of, offer_form, signed_in_browser
 
 pytestmark = pytest.mark.integration
 
@@ -120,18 +120,6 @@ def test_if_match_star_and_no_if_match_apply_to_the_basket_as_it_is(partner, san
 
 # -- the pages ----------------------------------------------------------------------------
 
-ADD_FORM = '<form class="offer__action" method="post" action="/basket/add"'
-
-
-def _offer_form(page: str, offer: str) -> tuple[str, dict[str, str]]:
-    """The Add (or Remove) form of one offer on the basket page."""
-    for start in [m.start() for m in re.finditer(r'<form class="offer__action"', page)]:
-        form = form_of(page[start:])
-        assert form is not None
-        if form[1].get("offer") == offer:
-            return form
-    raise AssertionError(f"no form for {offer}")
-
 
 def _main_form(page: str) -> tuple[str, dict[str, str]]:
     """The first form of the page's main content (the header's Sign out comes before)."""
@@ -151,7 +139,7 @@ def test_a_page_confirming_a_price_that_moved_shows_the_new_one_and_orders_it_wh
     browser = signed_in_browser(app_server.url)
     assert browser is not None, "the journey up to the basket page did not complete"
     basket = browser.get(app_server.url + "/basket").text
-    assert _post(browser, app_server.url, _offer_form(basket, "OFFER-SPORTS")).ok
+    assert _post(browser, app_server.url, offer_form(basket, "OFFER-SPORTS")).ok
     review = browser.get(app_server.url + "/review")
     assert "you agree to pay £32 a month" in review.text  # 20 + HD 4 + Sports 8
     sandbox.set_price("9.00", offer="OFFER-SPORTS")
@@ -177,17 +165,17 @@ def test_a_form_from_a_page_another_window_overtook_changes_nothing(
     browser = signed_in_browser(app_server.url)
     assert browser is not None, "the journey up to the basket page did not complete"
     old_tab = browser.get(app_server.url + "/basket").text
-    changed = _post(browser, app_server.url, _offer_form(old_tab, "OFFER-SPORTS"))  # new tab
+    changed = _post(browser, app_server.url, offer_form(old_tab, "OFFER-SPORTS"))  # new tab
     assert "Sports will be added to your plan." in changed.text
 
-    stale = _post(browser, app_server.url, _offer_form(old_tab, "OFFER-KIDS"))
+    stale = _post(browser, app_server.url, offer_form(old_tab, "OFFER-KIDS"))
     assert stale.status_code == 200 and stale.url.endswith("/basket")
     assert "Your basket was changed in another window. Here it is now." in stale.text
     assert "Kids will be added" not in stale.text
     assert re.search(r"Add Sports: £8 a month more", stale.text)
 
     # The same button pressed twice is no news: the basket, without the warning.
-    again = _post(browser, app_server.url, _offer_form(old_tab, "OFFER-SPORTS"))
+    again = _post(browser, app_server.url, offer_form(old_tab, "OFFER-SPORTS"))
     assert again.url.endswith("/basket") and "another window" not in again.text
 
 
@@ -197,10 +185,10 @@ def test_confirming_from_a_review_page_another_window_overtook_orders_nothing(
     browser = signed_in_browser(app_server.url)
     assert browser is not None, "the journey up to the basket page did not complete"
     basket = browser.get(app_server.url + "/basket").text
-    _post(browser, app_server.url, _offer_form(basket, "OFFER-SPORTS"))
+    _post(browser, app_server.url, offer_form(basket, "OFFER-SPORTS"))
     old_review = browser.get(app_server.url + "/review").text
     now = browser.get(app_server.url + "/basket").text
-    _post(browser, app_server.url, _offer_form(now, "OFFER-KIDS"))  # another window
+    _post(browser, app_server.url, offer_form(now, "OFFER-KIDS"))  # another window
 
     stale = _post(browser, app_server.url, _main_form(old_review))
     assert stale.url.endswith("/basket")
