@@ -16,6 +16,8 @@ from sandbox import backend, control, oauth, recaptcha
 from sandbox.faults import FaultMiddleware
 from sandbox.keys import EXTENSION_KEY as KEY_EXTENSION
 from sandbox.keys import load_signing_key
+from sandbox.latency import EXTENSION_KEY as LATENCY_EXTENSION
+from sandbox.latency import Latency, LatencyMiddleware
 from sandbox.settings import EXTENSION_KEY as SETTINGS_EXTENSION
 from sandbox.settings import Settings
 from sandbox.state import EXTENSION_KEY as STATE_EXTENSION
@@ -35,6 +37,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions[SETTINGS_EXTENSION] = settings
     app.extensions[KEY_EXTENSION] = load_signing_key(settings.signing_key_file)
     app.extensions[STATE_EXTENSION] = state
+    # Beside the state, not in it: a reset brings back the demo data, not the settings.
+    latency = Latency(settings.latency, settings.latency_seed)
+    app.extensions[LATENCY_EXTENSION] = latency
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the documented field order
 
     app.register_blueprint(backend.bp)
@@ -45,6 +50,10 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     app.wsgi_app = FaultMiddleware(  # type: ignore[method-assign]
         app.wsgi_app, state.faults, state.stats.record
+    )
+    # Outermost, so a call's timeline spans the added latency, any slow fault and the app.
+    app.wsgi_app = LatencyMiddleware(  # type: ignore[method-assign]
+        app.wsgi_app, latency, state.calls
     )
     return app
 

@@ -14,6 +14,7 @@ from gunicorn.app.base import BaseApplication
 from sandbox import create_app
 from sandbox.data import CUSTOMERS
 from sandbox.keys import load_signing_key
+from sandbox.latency import PROFILES
 from sandbox.settings import DEFAULT_PORT, Settings
 from sandbox.tokens import mint_access_token
 
@@ -40,9 +41,11 @@ class SandboxServer(BaseApplication):
             "bind": [f"fd://{self.sock.fileno()}"],
             "workers": 1,
             "worker_class": "gevent",
-            "worker_connections": 256,
+            # The checkout keeps up to ~256 pooled connections in benchmarks, and with a
+            # latency profile each call holds its connection for the delay.
+            "worker_connections": 1000,
             "keepalive": 30,
-            "timeout": 120,  # the "slow" fault sleeps inside a request
+            "timeout": 120,  # the "slow" fault and the latency sleep inside a request
             "graceful_timeout": 2,
             "accesslog": None,
             "loglevel": "warning",
@@ -56,12 +59,21 @@ class SandboxServer(BaseApplication):
         return create_app(self.settings)
 
 
-def serve(host: str, port: int, issuer: str | None) -> int:
-    """Serve until interrupted; demo data is fresh at every start."""
-    # Bind first, so port 0 works and "listening" is only printed once it is true.
-    sock = socket.create_server((host, port), backlog=256)
+def serve(host: str, port: int, issuer: str | None, latency: str | None = None) -> int:
+    """Serve until interrupted; demo data is fresh at every start.
+
+    ``latency`` (the ``--latency`` flag) wins over ``SANDBOX_LATENCY``.
+    """
+    # Bind first, so port 0 works and "listening" is only printed once it is true. The
+    # backlog absorbs a benchmark opening all of its pooled connections at once.
+    sock = socket.create_server((host, port), backlog=1024)
     actual_port = sock.getsockname()[1]
-    settings = Settings.from_env(port=actual_port, issuer=issuer)
+    try:
+        settings = Settings.from_env(port=actual_port, issuer=issuer, latency=latency)
+    except ValueError as error:
+        sock.close()
+        print(f"sandbox: {error}", file=sys.stderr)
+        return 2
     print(f"sandbox listening on http://{host}:{actual_port}", flush=True)
     SandboxServer(settings, sock).run()
     return 0
@@ -98,6 +110,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve_cmd.add_argument("--host", default="127.0.0.1")
     serve_cmd.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 picks a free port")
     serve_cmd.add_argument("--issuer", help="OAuth issuer URL (default: SANDBOX_ISSUER or own URL)")
+    serve_cmd.add_argument(
+        "--latency",
+        help=f"added upstream latency, one of {', '.join(PROFILES)} "
+        "(default: SANDBOX_LATENCY or none)",
+    )
 
     token_cmd = commands.add_parser("token", help="print an access token for a demo customer")
     token_cmd.add_argument("customer", help=f"one of: {', '.join(CUSTOMERS)}")
@@ -107,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     if args.command == "serve":
-        return serve(args.host, args.port, args.issuer)
+        return serve(args.host, args.port, args.issuer, args.latency)
     return token(args.customer, args.expires_in, args.issuer, args.audience)
 
 

@@ -15,6 +15,7 @@ from flask.typing import ResponseReturnValue
 from sandbox.data import CUSTOMERS, money
 from sandbox.faults import Fault
 from sandbox.keys import get_signing_key
+from sandbox.latency import PROFILES, get_latency
 from sandbox.settings import get_settings
 from sandbox.state import get_state
 from sandbox.tokens import mint_access_token
@@ -104,6 +105,28 @@ def add_fault() -> ResponseReturnValue:
 def clear_faults() -> ResponseReturnValue:
     get_state().faults.clear()
     return "", 204
+
+
+@bp.get("/calls")
+def calls() -> ResponseReturnValue:
+    """When each counted call arrived and was answered, so a test can see overlap."""
+    return jsonify({"calls": get_state().calls.to_json()})
+
+
+@bp.get("/latency")
+def latency() -> ResponseReturnValue:
+    return jsonify(get_latency().to_json())
+
+
+@bp.put("/latency")
+def set_latency() -> ResponseReturnValue:
+    """Switch the latency profile without a restart, which would lose the demo data."""
+    body = request.get_json(silent=True)
+    profile = body.get("profile") if isinstance(body, dict) else None
+    if not isinstance(profile, str) or profile not in PROFILES:
+        return _bad_request(f"profile must be one of {', '.join(PROFILES)}")
+    get_latency().set_profile(profile)
+    return jsonify(get_latency().to_json())
 
 
 @bp.post("/token")

@@ -11,6 +11,8 @@ from typing import Any, cast
 
 from flask import current_app
 
+from sandbox.latency import DEFAULT_PROFILE, DEFAULT_SEED, check_profile
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PORT = 5001
 EXTENSION_KEY = "sandbox.settings"
@@ -31,6 +33,14 @@ class Settings:
     quote_ttl_seconds: int = 600
     signing_key_file: Path = REPO_ROOT / "instance" / "sandbox-signing-key.json"
     redirect_uris: tuple[str, ...] = ()
+    #: added upstream latency: none, realistic or slow (sandbox/latency.py)
+    latency: str = DEFAULT_PROFILE
+    #: seeds the latency samples, so a benchmark draws the same delays each run
+    latency_seed: int = DEFAULT_SEED
+
+    def __post_init__(self) -> None:
+        # Refused at start, so a typo does not quietly serve with no latency at all.
+        check_profile(self.latency)
 
     @classmethod
     def from_env(
@@ -43,7 +53,7 @@ class Settings:
             raw = env.get(f"SANDBOX_{field.name.upper()}")
             if raw is None or raw == "":
                 continue
-            if field.name in ("access_token_ttl", "quote_ttl_seconds"):
+            if field.name in ("access_token_ttl", "quote_ttl_seconds", "latency_seed"):
                 values[field.name] = int(raw)
             elif field.name == "signing_key_file":
                 values[field.name] = Path(raw)

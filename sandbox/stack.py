@@ -203,8 +203,13 @@ class Service:
         _stop(self.process)
 
 
-def sandbox_service(port: int, env: Mapping[str, str] | None = None) -> Service:
+def sandbox_service(
+    port: int, env: Mapping[str, str] | None = None, latency: str | None = None
+) -> Service:
+    """The sandbox; ``latency`` names a profile (sandbox/latency.py), else SANDBOX_LATENCY."""
     command = [sys.executable, "-m", "sandbox", "serve", "--port", str(port)]
+    if latency is not None:
+        command += ["--latency", latency]
     return Service("sandbox", command, port, "/.well-known/openid-configuration", env or {})
 
 
@@ -290,6 +295,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run Redis (if needed), the sandbox and the app")
     parser.add_argument("--app-port", type=int, default=5000)
     parser.add_argument("--sandbox-port", type=int, default=5001)
+    parser.add_argument(
+        "--latency",
+        default=os.environ.get("SANDBOX_LATENCY") or "none",
+        help="the sandbox's added upstream latency: none, realistic or slow "
+        "(default: SANDBOX_LATENCY or none)",
+    )
     args = parser.parse_args(argv)
 
     started: list[EmbeddedRedis | Service] = []
@@ -301,17 +312,18 @@ def main(argv: list[str] | None = None) -> int:
             started.append(embedded)
             redis_url = embedded.url
             print(f"embedded Redis on {redis_url} (set CHECKOUT_REDIS_URL to use your own)")
-        sandbox = sandbox_service(args.sandbox_port).start()
+        sandbox = sandbox_service(args.sandbox_port, latency=args.latency).start()
         started.append(sandbox)
         env = {"CHECKOUT_REDIS_URL": redis_url}
         if args.sandbox_port != 5001:
             env.update(app_settings(sandbox.url, redis_url))
         app = app_service(args.app_port, env).start()
         started.append(app)
+        latency = "" if args.latency == "none" else f"   Latency: {args.latency}"
         print(
             f"\nCheckout ready: {app.url}/start?subscription=SUB-1001&offer=OFFER-SPORTS"
             "&utm_source=newsletter&utm_medium=email&utm_campaign=autumn\n"
-            f"Sandbox: {sandbox.url}   Ctrl-C stops everything.",
+            f"Sandbox: {sandbox.url}{latency}   Ctrl-C stops everything.",
             flush=True,
         )
         while all(p.process is None or p.process.poll() is None for p in started):

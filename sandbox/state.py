@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -26,6 +26,14 @@ STAT_ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = (
 )
 
 
+def stat_route(method: str, path: str) -> str | None:
+    """The ``STAT_ROUTES`` name of a request, or None if it is not counted."""
+    for route_method, pattern, name in STAT_ROUTES:
+        if method == route_method and pattern.match(path):
+            return name
+    return None
+
+
 class Stats:
     """Thread-safe request counters."""
 
@@ -34,11 +42,10 @@ class Stats:
         self._lock = threading.Lock()
 
     def record(self, method: str, path: str) -> None:
-        for route_method, pattern, name in STAT_ROUTES:
-            if method == route_method and pattern.match(path):
-                with self._lock:
-                    self._counts[name] += 1
-                return
+        name = stat_route(method, path)
+        if name is not None:
+            with self._lock:
+                self._counts[name] += 1
 
     def reset(self) -> None:
         with self._lock:
@@ -53,6 +60,43 @@ class Stats:
             },
             "siteverify": counts.get("siteverify", 0),
         }
+
+
+class CallTimeline:
+    """When each counted call arrived and was answered, so a test can see calls overlap.
+
+    Counters say how many calls came; only times say whether the checkout made them one
+    after another or side by side. Bounded: a soak test must not grow it for ever.
+    """
+
+    def __init__(self, maxlen: int = 2000) -> None:
+        self._calls: deque[dict[str, Any]] = deque(maxlen=maxlen)
+        self._lock = threading.Lock()
+
+    def record(self, method: str, path: str, arrived_at: float, answered_at: float) -> None:
+        """Keep a call to a ``STAT_ROUTES`` endpoint; times are ``time.time()`` seconds."""
+        name = stat_route(method, path)
+        if name is None:
+            return
+        call = {
+            "endpoint": name,
+            "method": method,
+            "path": path,
+            "arrivedAt": arrived_at,
+            "answeredAt": answered_at,
+        }
+        with self._lock:
+            self._calls.append(call)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._calls.clear()
+
+    def to_json(self) -> list[dict[str, Any]]:
+        """The calls in arrival order (they are recorded as they are answered)."""
+        with self._lock:
+            calls = [dict(call) for call in self._calls]
+        return sorted(calls, key=lambda call: call["arrivedAt"])
 
 
 class SingleUseLedger:
@@ -188,16 +232,19 @@ class SandboxState:
     grants: GrantStore = field(default_factory=GrantStore)
     faults: FaultQueue = field(default_factory=FaultQueue)
     stats: Stats = field(default_factory=Stats)
+    calls: CallTimeline = field(default_factory=CallTimeline)
 
     def reset(self) -> None:
-        """Back to the demo data: no orders, spent tokens, faults or counts.
+        """Back to the demo data: no orders, spent tokens, faults, counts or call times.
 
         OAuth grants survive, so a sign-in in flight in a parallel test is not broken.
+        The latency profile is configuration, not state, and lives elsewhere.
         """
         self.subscriptions.reset()
         self.recaptcha_tokens.reset()
         self.faults.clear()
         self.stats.reset()
+        self.calls.reset()
 
 
 def get_state() -> SandboxState:

@@ -147,6 +147,19 @@ class Sandbox:
     def clear_faults(self) -> None:
         requests.delete(f"{self.url}/_sandbox/faults", timeout=5).raise_for_status()
 
+    def calls(self) -> list[dict[str, Any]]:
+        """Counted calls since the last reset, in arrival order, with their times."""
+        response = requests.get(f"{self.url}/_sandbox/calls", timeout=5)
+        response.raise_for_status()
+        return list(response.json()["calls"])
+
+    def set_latency(self, profile: str) -> None:
+        """Switch the added latency (none, realistic, slow); a reset does not undo it."""
+        response = requests.put(
+            f"{self.url}/_sandbox/latency", json={"profile": profile}, timeout=5
+        )
+        response.raise_for_status()
+
 
 @pytest.fixture
 def sandbox(sandbox_server: Service) -> Sandbox:
