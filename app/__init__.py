@@ -8,7 +8,19 @@ from typing import Any
 
 from flask import Flask
 
-from . import api, config, errors, health, landing, middleware, services, sessions, signin, views
+from . import (
+    api,
+    config,
+    errors,
+    fanout,
+    health,
+    landing,
+    middleware,
+    services,
+    sessions,
+    signin,
+    views,
+)
 from .extensions import csrf
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,6 +46,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     middleware.init_app(app)
     services.init_app(app)
+    fanout.init_app(app)
     landing.init_app(app)
     sessions.init_app(app)
     csrf.init_app(app)

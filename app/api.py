@@ -17,10 +17,10 @@ from . import landing
 from .baskets import COMPLETED, OPEN, Basket
 from .checkout import etag
 from .errors import BasketChanged, BasketCompleted, InvalidRequest, MultipleAddOffers
-from .guards import admit
+from .guards import admit, verifying
 from .middleware import client_ip
 from .models import is_id
-from .services import checkout, recaptcha, tokens
+from .services import checkout, tokens
 from .tracking import MAX_KEYS, MAX_VALUE, capture, clean_referrer
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -94,8 +94,10 @@ def create_basket() -> tuple[Response, int]:
     tracking = _tracking(body.get("tracking"))
     token = request.headers.get("X-Recaptcha-Token")
     admit("create", customer, token).raise_refusal()
-    recaptcha().verify(token, client_ip(), claimed=True)
-    basket = checkout().create(customer, subscription_id, referrer=referrer, tracking=tracking)
+    with verifying(token, client_ip()) as verified:
+        basket = checkout().create(
+            customer, subscription_id, referrer=referrer, tracking=tracking, before_save=verified
+        )
     response = _basket_response(basket, "Checkout basket created successfully")
     landing.issue(response, basket.basket_id)
     return response, 201
@@ -119,13 +121,19 @@ def update_basket() -> Response:
     # A completion already made (or being made) is answered as it is, whatever the tag.
     expected = _if_match(basket) if basket.status == OPEN else None
     admission.raise_refusal()
-    recaptcha().verify(token, client_ip(), claimed=True)
-    if add or remove:
-        basket = checkout().change(
-            customer, basket_id, add, remove, current=basket, expected_version=expected
-        )
-        expected = None  # the change just made is the version the completion is for
-    if complete:
+    with verifying(token, client_ip()) as verified:  # the quote is asked for meanwhile
+        if add or remove:
+            basket = checkout().change(
+                customer,
+                basket_id,
+                add,
+                remove,
+                current=basket,
+                expected_version=expected,
+                before_save=verified,
+            )
+            expected = None  # the change just made is the version the completion is for
+    if complete:  # only once verified: an order is never sent unverified
         basket = checkout().complete(customer, basket_id, expected_version=expected)
     response = _basket_response(basket, "Basket updated successfully")
     landing.renew(response, basket.basket_id)

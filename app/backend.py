@@ -79,6 +79,7 @@ class SubscriptionClient:
         read_timeout: float,
         read_retries: int,
         breaker: CircuitBreaker | None = None,
+        pool_size: int = 32,
     ) -> None:
         self.timeout = (connect_timeout, read_timeout)
         self.breaker = breaker or CircuitBreaker(threshold=5, cooldown=5.0)
@@ -89,6 +90,7 @@ class SubscriptionClient:
             read_timeout=read_timeout,
             headers={"Authorization": f"Bearer {token}"},
             retries=read_retries,
+            pool_size=pool_size,
         )
 
     def get_subscription(self, subscription_id: str) -> Subscription:

@@ -70,7 +70,10 @@ class Checkout:
         referrer: str | None = None,
         tracking: dict[str, str] | None = None,
         suggested_offer: str | None = None,
+        before_save: Callable[[], object] = lambda: None,
     ) -> Basket:
+        """`before_save` runs once the subscription is read and before anything is written
+        (the caller's bot check, running meanwhile); if it raises, nothing is saved."""
         if not is_id(subscription_id):
             raise InvalidRequest("subscriptionId is not a valid id")
         subscription = self._subscription_of(customer_id, subscription_id)
@@ -94,6 +97,7 @@ class Checkout:
             referrer=referrer,
             tracking=dict(tracking or {}),
         )
+        before_save()
         saved = self.store.save(basket)
         assert saved is not None, "a fresh basket id cannot already exist"
         return saved
@@ -163,11 +167,14 @@ class Checkout:
         *,
         current: Basket | None = None,
         expected_version: int | None = None,
+        before_save: Callable[[], object] = lambda: None,
     ) -> Basket:
         """Apply the customer's choices; the backend prices them (and rejects bad ones).
 
         `current`: the basket as the caller just read it, saving a read on the first try.
         `expected_version`: refuse the change if the basket is at another version.
+        `before_save`: runs once priced and before the write (the caller's bot check,
+        running meanwhile); if it raises, the quote is thrown away and nothing is saved.
         """
         if set(add) & set(remove):
             raise InvalidRequest("the same offer is both added and removed")
@@ -184,7 +191,7 @@ class Checkout:
                     raise BasketCompleted() from None
                 raise
 
-        return self._update(customer_id, basket_id, choose, current, expected_version)
+        return self._update(customer_id, basket_id, choose, current, expected_version, before_save)
 
     @staticmethod
     def asks_nothing_new(basket: Basket, add: Sequence[str], remove: Sequence[str]) -> bool:
@@ -220,13 +227,16 @@ class Checkout:
         change: Callable[[Basket], Basket],
         current: Basket | None = None,
         expected_version: int | None = None,
+        before_save: Callable[[], object] = lambda: None,
     ) -> Basket:
         for _ in range(_SAVE_ATTEMPTS):
             basket = current or self.load(customer_id, basket_id, refresh=False)
             current = None
             if expected_version is not None and basket.version != expected_version:
                 raise BasketChanged(etag=etag(basket))
-            saved = self.store.save(change(basket))
+            changed = change(basket)
+            before_save()
+            saved = self.store.save(changed)
             if saved is not None:
                 return saved
         raise CheckoutInProgress("the basket is changing too often; retry")

@@ -56,6 +56,10 @@ class Defaults:
     RECAPTCHA_HOSTNAMES = ["localhost", "127.0.0.1"]
     RECAPTCHA_TIMEOUT = 3.0
 
+    # Requests one worker serves at once (gunicorn's gthread threads): the upstream
+    # connection pools and the fan-out pool are this large.
+    THREADS = 64
+
     BASKET_TTL_SECONDS = 1800
     # A basket's copy of the subscription is trusted for reads this long; changes and
     # completion always ask the backend.

@@ -9,12 +9,15 @@ requests (429) before a replayed token (400).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from flask import request
 
 from .baskets import Basket
 from .errors import CheckoutError
+from .fanout import fanout
 from .services import checkout, limiter, recaptcha
 from .storage import Batch, get_redis
 
@@ -48,3 +51,21 @@ def admit(
     except CheckoutError as refusal:
         return Admission(basket, refusal)
     return Admission(basket, None)
+
+
+@contextmanager
+def verifying(token: str | None, remote_ip: str | None) -> Iterator[Callable[[], None]]:
+    """Verify an admitted reCAPTCHA token in another thread while the block makes its own
+    upstream call; the block gets the wait, to call before it writes anything.
+
+    The verification is the answer whenever it fails, whatever the block raised meanwhile
+    (a bot is told it failed the check, not that its offer was invalid), and the block's
+    work counts only once the verification has passed, even if the block wrote nothing.
+    """
+    pending = fanout().start(recaptcha().verify, token, remote_ip, claimed=True)
+    try:
+        yield pending.result
+    except Exception:
+        pending.result()  # raises the failed check in place of the block's error
+        raise
+    pending.result()

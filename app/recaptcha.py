@@ -47,7 +47,12 @@ class RecaptchaVerifier:
         self.timeout = float(config["RECAPTCHA_TIMEOUT"])
         self.client = client
         self.keys = keys
-        self.http = Upstream(self.url, connect_timeout=self.timeout, read_timeout=self.timeout)
+        self.http = Upstream(
+            self.url,
+            connect_timeout=self.timeout,
+            read_timeout=self.timeout,
+            pool_size=int(config["THREADS"]),  # one connection per request at most
+        )
 
     def verify(self, token: str | None, remote_ip: str | None, *, claimed: bool = False) -> None:
         """Return quietly for a human; raise `RecaptchaFailed` otherwise.

@@ -31,6 +31,7 @@ def init_app(app: Flask) -> None:
             threshold=config["SUBSCRIPTION_API_BREAKER_THRESHOLD"],
             cooldown=config["SUBSCRIPTION_API_BREAKER_COOLDOWN"],
         ),
+        pool_size=int(config["THREADS"]),  # one connection per request at most
     )
     store = BasketStore(client, keys, config["BASKET_TTL_SECONDS"])
     app.extensions["checkout.checkout"] = Checkout(store, backend, config)

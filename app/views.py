@@ -38,11 +38,12 @@ from .errors import (
     BasketCompleted,
     InvalidRequest,
     PriceChanged,
+    RecaptchaFailed,
     SubscriptionLocked,
     SubscriptionNotFound,
 )
 from .forms import ConfirmForm, OfferForm, StartForm
-from .guards import admit
+from .guards import admit, verifying
 from .middleware import csp_nonce, request_id
 from .models import Money, Offer, is_id
 from .services import checkout, recaptcha
@@ -294,15 +295,23 @@ def _change(*, add: bool) -> Any:
         if checkout().asks_nothing_new(before, add_ids, remove_ids):
             return redirect(url_for(".basket"), 303)  # a second press of the same button
         return _changed_elsewhere()
-    recaptcha().verify(form.recaptcha_token.data, request.remote_addr, claimed=True)
     try:
-        after = checkout().change(
-            customer, basket_id, add_ids, remove_ids, current=before, expected_version=shown
-        )
+        with verifying(form.recaptcha_token.data, request.remote_addr) as verified:
+            after = checkout().change(
+                customer,
+                basket_id,
+                add_ids,
+                remove_ids,
+                current=before,
+                expected_version=shown,
+                before_save=verified,
+            )
     except BasketCompleted:
         return redirect(url_for(".confirmation"), 303)
     except BasketChanged:
         return _changed_elsewhere()
+    except RecaptchaFailed:
+        raise  # the bot check's own page, not a wrong offer
     except InvalidRequest:
         form.offer.errors = ["That offer cannot be chosen now; choose another offer"]
         return _render_basket(_open_basket(customer), form, 400)

@@ -1,0 +1,130 @@
+"""Independent upstream calls at once, under the production worker model (gunicorn gthread).
+
+The sandbox records when each call arrives and is answered (`/_sandbox/calls`); with its
+`realistic` latency profile every call takes tens of milliseconds, long enough to see
+whether two of them overlapped.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from sandbox.stack import Service, free_port, gunicorn_service
+from tests.conftest import Sandbox
+from tests.integration.conftest import Partner, assert_problem
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def production_app(app_env: dict[str, str]) -> Iterator[Service]:
+    """The app as README's production section serves it: gunicorn, app/gunicorn_config.py."""
+    service = gunicorn_service("app", "wsgi:app", free_port(), app_env, "/healthz", workers=1)
+    service.start(quiet=True)
+    yield service
+    service.stop()
+
+
+@pytest.fixture
+def slow_upstreams(sandbox: Sandbox) -> Iterator[Sandbox]:
+    sandbox.set_latency("realistic")
+    try:
+        yield sandbox
+    finally:
+        sandbox.set_latency("none")
+
+
+def _call(calls: list[dict[str, Any]], endpoint: str, since: float) -> dict[str, Any]:
+    """The one call to `endpoint` that arrived after `since` (the sandbox is on this
+    machine: one clock)."""
+    found = [c for c in calls if c["endpoint"] == endpoint and c["arrivedAt"] >= since]
+    assert len(found) == 1, calls
+    return found[0]
+
+
+def _overlap(one: dict[str, Any], other: dict[str, Any]) -> bool:
+    first, second = sorted((one, other), key=lambda call: call["arrivedAt"])
+    return bool(second["arrivedAt"] < first["answeredAt"])
+
+
+def test_put_verifies_and_quotes_at_once(
+    production_app: Service, slow_upstreams: Sandbox, sandbox: Sandbox
+) -> None:
+    alice = Partner(production_app.url, sandbox.token("alice"))
+    assert alice.create().status_code == 201
+    since = time.time()
+
+    response = alice.update({"addOffers": ["OFFER-SPORTS"]})
+
+    assert response.status_code == 200, response.text
+    calls = sandbox.calls()
+    assert _overlap(_call(calls, "siteverify", since), _call(calls, "quote", since)), calls
+
+
+def test_create_verifies_and_reads_the_subscription_at_once(
+    production_app: Service, slow_upstreams: Sandbox, sandbox: Sandbox
+) -> None:
+    alice = Partner(production_app.url, sandbox.token("alice"))
+    since = time.time()
+
+    assert alice.create().status_code == 201
+
+    calls = sandbox.calls()
+    verify, read = _call(calls, "siteverify", since), _call(calls, "getSubscription", since)
+    assert _overlap(verify, read), calls
+
+
+def test_completion_verifies_before_it_orders(
+    production_app: Service, slow_upstreams: Sandbox, sandbox: Sandbox
+) -> None:
+    alice = Partner(production_app.url, sandbox.token("alice"))
+    assert alice.create().status_code == 201
+    assert alice.update({"addOffers": ["OFFER-SPORTS"]}).status_code == 200
+    since = time.time()
+
+    response = alice.update({"complete": True})
+
+    assert response.status_code == 200, response.text
+    calls = sandbox.calls()
+    verify, order = _call(calls, "siteverify", since), _call(calls, "order", since)
+    assert verify["answeredAt"] <= order["arrivedAt"]
+
+
+@pytest.mark.parametrize("kind", ["bot", "fail"])
+def test_a_failed_check_throws_the_quote_away(
+    production_app: Service, sandbox: Sandbox, kind: str
+) -> None:
+    alice = Partner(production_app.url, sandbox.token("alice"))
+    assert alice.create().status_code == 201
+    before = alice.get().json()["basket"]
+    quotes = sandbox.stats()["backend"]["quote"]
+
+    refused = alice.update({"addOffers": ["OFFER-SPORTS"]}, kind)
+
+    assert_problem(refused, 400, "recaptcha_failed")
+    assert sandbox.stats()["backend"]["quote"] == quotes + 1  # the quote was made, and held
+    after = alice.get().json()["basket"]
+    assert after == before
+    assert after["addOffers"] == [] and after["quote"] is None
+
+
+def test_a_failed_check_wins_over_an_offer_the_backend_refuses(
+    production_app: Service, sandbox: Sandbox
+) -> None:
+    alice = Partner(production_app.url, sandbox.token("alice"))
+    assert alice.create().status_code == 201
+
+    refused = alice.update({"addOffers": ["OFFER-NOPE"]}, "bot")
+
+    assert_problem(refused, 400, "recaptcha_failed")
+
+
+def test_a_failed_check_creates_no_basket(production_app: Service, sandbox: Sandbox) -> None:
+    alice = Partner(production_app.url, sandbox.token("alice"))
+
+    assert_problem(alice.create(recaptcha="bot"), 400, "recaptcha_failed")
+    assert_problem(alice.get(), 404, "basket_not_found")
