@@ -11,6 +11,7 @@ from flask import Flask
 from . import (
     api,
     config,
+    deadline,
     errors,
     fanout,
     health,
@@ -45,6 +46,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     _configure_logging(app)
 
     middleware.init_app(app)
+    deadline.init_app(app)
     services.init_app(app)
     fanout.init_app(app)
     landing.init_app(app)

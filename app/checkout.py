@@ -23,6 +23,7 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
+from . import deadline as request_deadline
 from .backend import QuoteNoLongerHolds, SubscriptionClient
 from .baskets import (
     COMPLETED,
@@ -251,7 +252,9 @@ class Checkout:
         `expected_version` guards the claim of an open basket; a basket already completed
         is answered as it is (the change asked for has succeeded, RFC 9110 13.1.1).
         """
-        deadline = time.monotonic() + self.submit_budget + 2.0
+        wait = self.submit_budget + 2.0
+        left = request_deadline.remaining()  # never wait past the request's own deadline
+        deadline = time.monotonic() + (wait if left is None else min(wait, left))
         while True:
             basket = self.load(customer_id, basket_id, refresh=False)
             if basket.status == COMPLETED:

@@ -59,6 +59,8 @@ class Defaults:
     # Requests one worker serves at once (gunicorn's gthread threads): the upstream
     # connection pools and the fan-out pool are this large.
     THREADS = 64
+    # No request waits on its upstreams, all its calls together, longer than this.
+    REQUEST_DEADLINE_SECONDS = 5.0
 
     BASKET_TTL_SECONDS = 1800
     # A basket's copy of the subscription is trusted for reads this long; changes and

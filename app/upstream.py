@@ -13,7 +13,9 @@ it forks), so no worker shares another's connections. The policy, and why:
   its method: the upstream may have done the work, and we never send an order twice (the
   caller's own retry carries the same `Idempotency-Key`). `Retry-After` is not obeyed: a
   worker does not wait on what an upstream asks.
-- Timeouts: `connect_timeout` to connect, `read_timeout` for each wait on the answer.
+- Timeouts: `connect_timeout` to connect, `read_timeout` for each wait on the answer,
+  each cut to what is left of the request's deadline (app/deadline.py); with too little
+  left, the call is not made at all.
 - Answers larger than `MAX_ANSWER_BYTES` are `Unreachable`: the body is streamed and
   not read past the limit.
 - Redirects are not followed: an upstream API answers where we asked.
@@ -36,6 +38,8 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
+
+from . import deadline
 
 MAX_ANSWER_BYTES = 1 << 20
 BACKOFF_SECONDS = 0.1  # before retry n: nothing, then 0.2 s, 0.4 s, … (urllib3's formula)
@@ -121,12 +125,16 @@ class Upstream:
             data = jsonlib.dumps(json, separators=(",", ":"), allow_nan=False).encode()
             sent["Content-Type"] = "application/json"
         try:
+            timeout = deadline.timeouts(*self.timeout)
+        except deadline.DeadlinePassed:
+            raise Unreachable("DeadlinePassed") from None
+        try:
             response = self._session.request(
                 method,
                 self.base_url + path,
                 data=data,
                 headers=sent,
-                timeout=self.timeout,
+                timeout=timeout,
                 allow_redirects=False,
                 stream=True,
             )

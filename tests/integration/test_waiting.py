@@ -128,3 +128,44 @@ def test_a_failed_check_creates_no_basket(production_app: Service, sandbox: Sand
 
     assert_problem(alice.create(recaptcha="bot"), 400, "recaptcha_failed")
     assert_problem(alice.get(), 404, "basket_not_found")
+
+
+@pytest.fixture(scope="module")
+def short_deadline_app(app_env: dict[str, str]) -> Iterator[Service]:
+    """Under gunicorn, with a request deadline (1 s) shorter than one backend read may take
+    (4 s): whatever ends a slow request then is the deadline."""
+    env = {**app_env, "CHECKOUT_REQUEST_DEADLINE_SECONDS": "1.0"}
+    service = gunicorn_service("app", "wsgi:app", free_port(), env, "/healthz", workers=1)
+    service.start(quiet=True)
+    yield service
+    service.stop()
+
+
+def test_the_deadline_ends_a_slow_change_and_nothing_changes(
+    short_deadline_app: Service, sandbox: Sandbox
+) -> None:
+    alice = Partner(short_deadline_app.url, sandbox.token("alice"))
+    assert alice.create().status_code == 201
+    before = alice.get().json()["basket"]
+    sandbox.fault("slow", path="/backend/v1/subscriptions/SUB-1001/quotes", delaySeconds=2.0)
+
+    slow = alice.update({"addOffers": ["OFFER-SPORTS"]})
+
+    assert_problem(slow, 502, "upstream_error")
+    assert alice.get().json()["basket"] == before
+
+
+def test_the_deadline_spent_on_verification_sends_no_order(
+    short_deadline_app: Service, sandbox: Sandbox
+) -> None:
+    alice = Partner(short_deadline_app.url, sandbox.token("alice"))
+    assert alice.create().status_code == 201
+    assert alice.update({"addOffers": ["OFFER-SPORTS"]}).status_code == 200
+    sandbox.fault("slow", path="/recaptcha/", delaySeconds=1.5)
+
+    slow = alice.update({"complete": True})
+
+    assert_problem(slow, 502, "upstream_error")
+    assert sandbox.stats()["backend"]["order"] == 0
+    basket = alice.get().json()["basket"]
+    assert basket["status"] == "open" and basket["order"] is None
