@@ -23,7 +23,7 @@ install: $(STAMP)
 
 ## Start Redis (embedded unless CHECKOUT_REDIS_URL is set), the sandbox and the app.
 run: $(STAMP)
-	$(PY) -m sandbox.stack
+	$(PY) -m sandbox.stack $(if $(LATENCY),--latency $(LATENCY))
 
 lint: $(STAMP)
 	$(PY) -m ruff check app sandbox tests
