@@ -17,6 +17,7 @@ from . import (
     health,
     landing,
     middleware,
+    overload,
     services,
     sessions,
     signin,
@@ -46,6 +47,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     _configure_logging(app)
 
     middleware.init_app(app)
+    overload.init_app(app)
     deadline.init_app(app)
     services.init_app(app)
     fanout.init_app(app)

@@ -56,9 +56,12 @@ class Defaults:
     RECAPTCHA_HOSTNAMES = ["localhost", "127.0.0.1"]
     RECAPTCHA_TIMEOUT = 3.0
 
-    # Requests one worker serves at once (gunicorn's gthread threads): the upstream
-    # connection pools and the fan-out pool are this large.
-    THREADS = 64
+    # Threads per worker (gunicorn's gthread): the upstream connection pools and the
+    # fan-out pool are this large.
+    THREADS = 96
+    # Beyond this many requests in flight a worker answers 503 at once (app/overload.py);
+    # fewer than THREADS, so a request beyond it still finds a thread to be told on.
+    MAX_IN_FLIGHT = 64
     # No request waits on its upstreams, all its calls together, longer than this.
     REQUEST_DEADLINE_SECONDS = 5.0
 

@@ -168,6 +168,14 @@ class ServiceUnavailable(CheckoutError):
     retry_after = 5
 
 
+class ServerBusy(CheckoutError):
+    """More requests in flight than the worker serves at once (app/overload.py)."""
+
+    status, code, title = 503, "server_busy", "Busy"
+    detail = "The checkout is very busy; nothing was changed. Retry in a moment."
+    retry_after = 2
+
+
 def _request_id() -> str:
     from .middleware import request_id  # middleware raises these errors: import late
 
@@ -208,6 +216,7 @@ _PAGES = {
     "checkout_in_progress": "in_progress",
     "recaptcha_failed": "bot_check",
     "form_expired": "form_expired",
+    "server_busy": "busy",
 }
 _PAGES_BY_STATUS = {
     401: "signed_out",

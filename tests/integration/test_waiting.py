@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+import requests
 
 from sandbox.stack import Service, free_port, gunicorn_service
 from tests.conftest import Sandbox
@@ -142,11 +144,13 @@ def short_deadline_app(app_env: dict[str, str]) -> Iterator[Service]:
 
 
 def test_the_deadline_ends_a_slow_change_and_nothing_changes(
-    short_deadline_app: Service, sandbox: Sandbox
+    short_deadline_app: Service, app_server: Service, sandbox: Sandbox
 ) -> None:
-    alice = Partner(short_deadline_app.url, sandbox.token("alice"))
+    # Made on the app without the short deadline, which a loaded machine could miss.
+    alice = Partner(app_server.url, sandbox.token("alice"))
     assert alice.create().status_code == 201
     before = alice.get().json()["basket"]
+    alice.base_url = short_deadline_app.url  # one host: the same cookies and keys
     sandbox.fault("slow", path="/backend/v1/subscriptions/SUB-1001/quotes", delaySeconds=2.0)
 
     slow = alice.update({"addOffers": ["OFFER-SPORTS"]})
@@ -156,11 +160,13 @@ def test_the_deadline_ends_a_slow_change_and_nothing_changes(
 
 
 def test_the_deadline_spent_on_verification_sends_no_order(
-    short_deadline_app: Service, sandbox: Sandbox
+    short_deadline_app: Service, app_server: Service, sandbox: Sandbox
 ) -> None:
-    alice = Partner(short_deadline_app.url, sandbox.token("alice"))
+    # Made on the app without the short deadline, which a loaded machine could miss.
+    alice = Partner(app_server.url, sandbox.token("alice"))
     assert alice.create().status_code == 201
     assert alice.update({"addOffers": ["OFFER-SPORTS"]}).status_code == 200
+    alice.base_url = short_deadline_app.url  # one host: the same cookies and keys
     sandbox.fault("slow", path="/recaptcha/", delaySeconds=1.5)
 
     slow = alice.update({"complete": True})
@@ -169,3 +175,45 @@ def test_the_deadline_spent_on_verification_sends_no_order(
     assert sandbox.stats()["backend"]["order"] == 0
     basket = alice.get().json()["basket"]
     assert basket["status"] == "open" and basket["order"] is None
+
+
+@pytest.fixture(scope="module")
+def one_at_a_time_app(app_env: dict[str, str]) -> Iterator[Service]:
+    """Under gunicorn, a worker that serves one request at a time and turns the rest away."""
+    env = {**app_env, "CHECKOUT_MAX_IN_FLIGHT": "1", "CHECKOUT_THREADS": "4"}
+    service = gunicorn_service("app", "wsgi:app", free_port(), env, "/healthz", workers=1)
+    service.start(quiet=True)
+    yield service
+    service.stop()
+
+
+def test_past_the_bound_the_answer_is_busy_and_quick(
+    one_at_a_time_app: Service, sandbox: Sandbox
+) -> None:
+    url = one_at_a_time_app.url
+    alice = Partner(url, sandbox.token("alice"))
+    carol = Partner(url, sandbox.token("carol"))
+    assert alice.create().status_code == 201
+    # Long enough to hold the one place on a busy machine, shorter than a backend read.
+    sandbox.fault("slow", path="/backend/v1/subscriptions/SUB-1001/quotes", delaySeconds=3.0)
+    since = time.time()
+    with ThreadPoolExecutor(1) as pool:
+        held = pool.submit(alice.update, {"addOffers": ["OFFER-SPORTS"]})
+        # The timeline lists a call once answered: the check is, the quote is not.
+        while not any(c["endpoint"] == "siteverify" and c["arrivedAt"] >= since
+                      for c in sandbox.calls()):  # fmt: skip
+            time.sleep(0.02)
+
+        busy = carol.create("SUB-3003")
+        page = requests.get(url + "/", timeout=5)
+        health = requests.get(url + "/healthz", timeout=5)
+        static = requests.get(url + "/static/checkout.css", timeout=5)
+
+        assert held.result().status_code == 200  # the one in flight is served
+    body = assert_problem(busy, 503, "server_busy")
+    assert "nothing was changed" in body["detail"]
+    assert busy.headers["Retry-After"] == "2"
+    assert page.status_code == 503 and page.headers["Retry-After"] == "2"
+    assert "nothing was changed" in page.text
+    assert health.status_code == 200 and static.status_code == 200
+    assert_problem(carol.get(), 404, "basket_not_found")

@@ -1,0 +1,38 @@
+"""Overload, answered honestly: a bounded number of requests in flight per worker.
+
+When more customers arrive than a worker can serve, the ones beyond `MAX_IN_FLIGHT` are
+told at once, before any work: the API answers 503 problem+json with `Retry-After`, pages
+a "busy, nothing was changed" page. Without the bound they would queue for a thread and
+wait out their time unseen. The worker has more threads (`THREADS`) than the bound, so a
+request beyond it still finds a thread to be turned away on. Static files and `/healthz`
+are never turned away: a process manager that sees a busy worker as dead would kill it.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from flask import Flask, g, request
+
+from .errors import ServerBusy
+
+_ADMITTED = "checkout.in_flight"
+_NEVER_SHED = frozenset({"static", "health.live", "journey.favicon"})
+
+
+def init_app(app: Flask) -> None:
+    bound = int(app.config["MAX_IN_FLIGHT"])
+    in_flight = threading.BoundedSemaphore(bound)
+
+    @app.before_request
+    def _admit() -> None:
+        if request.endpoint in _NEVER_SHED or _ADMITTED in g:
+            return
+        if not in_flight.acquire(blocking=False):
+            raise ServerBusy()
+        g.setdefault(_ADMITTED, True)
+
+    @app.teardown_request
+    def _leave(_: BaseException | None) -> None:
+        if g.pop(_ADMITTED, False):
+            in_flight.release()
