@@ -29,8 +29,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sandbox.stack import ROOT, Service, free_port, gunicorn_service
-from tests.bench.run import Stack, drive, wrk
-from tests.bench.under_load import cpu_seconds
+from tests.bench.processes import cpu_seconds
+from tests.bench.stack import Stack, drive
+from tests.bench.wrk import wrk
 
 RUNS = int(os.environ.get("BENCH_RUNS", "8"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from sandbox.stack import ROOT
 from tests.bench.compare import worktree
-from tests.bench.run import Stack, as_request
+from tests.bench.stack import Stack, as_request
 
 WARM = int(os.environ.get("BENCH_WARM", "100"))
 COUNTED = int(os.environ.get("BENCH_COUNTED", "200"))

@@ -25,7 +25,7 @@ from werkzeug.test import EnvironBuilder
 
 from app import create_app
 from tests.bench import ablated, floor
-from tests.bench.run import BASKET, Stack, as_request
+from tests.bench.stack import BASKET, Stack, as_request
 
 REQUESTS = int(os.environ.get("BENCH_LAYER_REQUESTS", "1000"))
 ROUNDS = int(os.environ.get("BENCH_LAYER_ROUNDS", "5"))

@@ -1,3 +1,8 @@
 -- The basket page of a signed-in customer: the session and landing cookies.
-wrk.method = "GET"
-wrk.headers["Cookie"] = os.getenv("BENCH_COOKIE")
+local bench = dofile(os.getenv("BENCH_DIR") .. "/statuses.lua")
+local cookie = os.getenv("BENCH_COOKIE")
+
+request = function()
+  if bench.probe() then return bench.throwaway() end
+  return wrk.format("GET", nil, {["Cookie"] = cookie, ["X-Request-ID"] = bench.send_id()})
+end

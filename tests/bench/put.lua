@@ -1,37 +1,69 @@
--- PUT adding an offer: alternate two offers so every request changes the basket (and so
--- needs a quote), spread over several baskets, with a fresh reCAPTCHA token each time.
--- Each thread has baskets of its own: two threads on one basket would make some PUTs
--- no-ops (the other thread already chose that offer) and the scenario cheaper than it is.
-local threads = 0
-setup = function(thread)
-  threads = threads + 1
-  thread:set("thread_id", threads)
-end
+-- PUT adding an offer: every request changes its basket (each basket alternates between
+-- two offers, and adding one replaces the other, so every PUT needs a quote), with a
+-- fresh reCAPTCHA token each time, and no two requests in flight on one basket.
+--
+-- Each thread owns an equal share of BENCH_COOKIES (give it at least twice as many
+-- baskets as connections) and keeps the idle ones in a queue: a request takes the basket
+-- idle longest and tags itself with an X-Request-ID, which the checkout echoes; its
+-- answer puts that basket back. A basket moves on to the other offer only after a 2xx:
+-- a refused change (a 503) left it as it was. If no basket is idle (answers lost to
+-- socket errors) the oldest unanswered one is taken again and counted as `reused`.
+local bench = dofile(os.getenv("BENCH_DIR") .. "/statuses.lua")
 
 local cookies = {}
 for cookie in string.gmatch(os.getenv("BENCH_COOKIES"), "[^|]+") do
   table.insert(cookies, cookie)
 end
 local offers = {"OFFER-SPORTS", "OFFER-KIDS"}
-local counter = 0
--- Unique per run and per thread: the sandbox verifies each reCAPTCHA token once only.
--- (init runs in the thread after setup has set thread_id.)
-local prefix, first, own
+local authorization = "Bearer " .. os.getenv("BENCH_TOKEN")
+local idle = bench.queue()     -- idle baskets, the longest idle first
+local in_flight = {}            -- request id -> {basket, sequence}
+local next_offer = {}           -- basket -> index into offers
+local sent = 0
+
 init = function(args)
-  prefix = os.getenv("BENCH_RUN") .. "-" .. tostring(thread_id)
-  own = math.floor(#cookies / tonumber(os.getenv("BENCH_THREADS")))
-  first = (thread_id - 1) * own
+  local own = math.floor(#cookies / tonumber(os.getenv("BENCH_THREADS")))
+  for basket = (thread_id - 1) * own + 1, thread_id * own do
+    bench.push(idle, basket)
+    next_offer[basket] = 1
+  end
+end
+
+local function take_basket()
+  local basket = bench.pop(idle)
+  if basket ~= nil then return basket end
+  local oldest_id, oldest
+  for id, entry in pairs(in_flight) do
+    if oldest == nil or entry[2] < oldest[2] then oldest_id, oldest = id, entry end
+  end
+  in_flight[oldest_id] = nil
+  bench_reused = bench_reused + 1
+  return oldest[1]
 end
 
 request = function()
-  counter = counter + 1
+  if bench.probe() then return bench.throwaway() end
+  local basket = take_basket()
+  local id = bench.send_id()
+  sent = sent + 1
+  in_flight[id] = {basket, sent}
   local headers = {
-    ["Authorization"] = "Bearer " .. os.getenv("BENCH_TOKEN"),
-    ["Cookie"] = cookies[first + (counter % own) + 1],
+    ["Authorization"] = authorization,
+    ["Cookie"] = cookies[basket],
     ["Content-Type"] = "application/json",
-    ["X-Recaptcha-Token"] = "pass-" .. prefix .. "-" .. counter,
+    ["X-Request-ID"] = id,
+    ["X-Recaptcha-Token"] = "pass-" .. id,
   }
-  local offer = offers[(math.floor(counter / own) % 2) + 1]
-  return wrk.format("PUT", "/api/v1/checkout/basket", headers,
-                    '{"addOffers": ["' .. offer .. '"]}')
+  local body = '{"addOffers": ["' .. offers[next_offer[basket]] .. '"]}'
+  return wrk.format("PUT", "/api/v1/checkout/basket", headers, body)
+end
+
+response = function(status, headers, body)
+  local id = bench.response(status, headers)
+  local entry = id and in_flight[id]
+  if not entry then return end
+  in_flight[id] = nil
+  local basket = entry[1]
+  if status >= 200 and status < 300 then next_offer[basket] = 3 - next_offer[basket] end
+  bench.push(idle, basket)
 end

@@ -15,10 +15,11 @@ from __future__ import annotations
 import os
 import statistics
 import sys
-from pathlib import Path
 
 from sandbox.stack import Service, free_port, gunicorn_service
-from tests.bench.run import SECONDS, Stack, drive, wrk
+from tests.bench.processes import cpu_seconds
+from tests.bench.stack import Stack, drive
+from tests.bench.wrk import SECONDS, wrk
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 # The floor answering the scenario's own request (its headers: a token, cookies): what
@@ -37,19 +38,6 @@ def served(stack: Stack, ablate: str) -> Service:
     return stack._start(
         gunicorn_service(name, target, free_port(), env, "/healthz", "--max-requests", "0")
     )
-
-
-def cpu_seconds(pid: int) -> float:
-    """CPU time of a process and its live children, and of children it has reaped."""
-    ticks = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # gone meanwhile
-        if int(stat.parent.name) == pid or int(fields[1]) == pid:
-            ticks += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
-    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> int:
