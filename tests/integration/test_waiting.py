@@ -22,13 +22,19 @@ from tests.integration.conftest import Partner, assert_problem
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def production_app(app_env: dict[str, str]) -> Iterator[Service]:
-    """The app as README's production section serves it: gunicorn, app/gunicorn_config.py."""
-    service = gunicorn_service("app", "wsgi:app", free_port(), app_env, "/healthz", workers=1)
+def _served(app_env: dict[str, str], **settings: str) -> Iterator[Service]:
+    """One gunicorn worker with the production config and these settings, for a fixture."""
+    env = {**app_env, **settings}
+    service = gunicorn_service("app", "wsgi:app", free_port(), env, "/healthz", workers=1)
     service.start(quiet=True)
     yield service
     service.stop()
+
+
+@pytest.fixture(scope="module")
+def production_app(app_env: dict[str, str]) -> Iterator[Service]:
+    """The app as README's production section serves it: gunicorn, app/gunicorn_config.py."""
+    yield from _served(app_env)
 
 
 @pytest.fixture
@@ -136,11 +142,7 @@ def test_a_failed_check_creates_no_basket(production_app: Service, sandbox: Sand
 def short_deadline_app(app_env: dict[str, str]) -> Iterator[Service]:
     """Under gunicorn, with a request deadline (1 s) shorter than one backend read may take
     (4 s): whatever ends a slow request then is the deadline."""
-    env = {**app_env, "CHECKOUT_REQUEST_DEADLINE_SECONDS": "1.0"}
-    service = gunicorn_service("app", "wsgi:app", free_port(), env, "/healthz", workers=1)
-    service.start(quiet=True)
-    yield service
-    service.stop()
+    yield from _served(app_env, CHECKOUT_REQUEST_DEADLINE_SECONDS="1.0")
 
 
 def test_the_deadline_ends_a_slow_change_and_nothing_changes(
@@ -180,11 +182,7 @@ def test_the_deadline_spent_on_verification_sends_no_order(
 @pytest.fixture(scope="module")
 def one_at_a_time_app(app_env: dict[str, str]) -> Iterator[Service]:
     """Under gunicorn, a worker that serves one request at a time and turns the rest away."""
-    env = {**app_env, "CHECKOUT_MAX_IN_FLIGHT": "1", "CHECKOUT_THREADS": "4"}
-    service = gunicorn_service("app", "wsgi:app", free_port(), env, "/healthz", workers=1)
-    service.start(quiet=True)
-    yield service
-    service.stop()
+    yield from _served(app_env, CHECKOUT_MAX_IN_FLIGHT="1", CHECKOUT_THREADS="4")
 
 
 def test_past_the_bound_the_answer_is_busy_and_quick(
