@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from contextvars import ContextVar, Token
 
-from flask import Flask
+from flask import Flask, g
 
 _deadline: ContextVar[float | None] = ContextVar("checkout_request_deadline", default=None)
 _TOKEN = "checkout.deadline_token"
@@ -49,8 +49,6 @@ def timeouts(connect: float, read: float) -> tuple[float, float]:
 
 
 def init_app(app: Flask) -> None:
-    from flask import g
-
     seconds = float(app.config["REQUEST_DEADLINE_SECONDS"])
 
     @app.before_request

@@ -35,9 +35,6 @@ class FanOut:
         context = contextvars.copy_context()
         return self._pool.submit(context.run, call, *args, **kwargs)
 
-    def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
-
 
 def init_app(app: Flask) -> None:
     app.extensions[EXTENSION] = FanOut(int(app.config["THREADS"]))

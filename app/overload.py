@@ -26,11 +26,11 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def _admit() -> None:
-        if request.endpoint in _NEVER_SHED or _ADMITTED in g:
+        if request.endpoint in _NEVER_SHED:
             return
         if not in_flight.acquire(blocking=False):
             raise ServerBusy()
-        g.setdefault(_ADMITTED, True)
+        g.setdefault(_ADMITTED, True)  # teardown releases only what was taken
 
     @app.teardown_request
     def _leave(_: BaseException | None) -> None:
