@@ -28,6 +28,8 @@ class Defaults:
     REDIS_CLUSTER = False
     REDIS_KEY_PREFIX = "checkout"
     REDIS_SOCKET_TIMEOUT = 1.0
+    # Connections per process (per node on a cluster); 0: two per request in flight.
+    REDIS_MAX_CONNECTIONS = 0
 
     SUBSCRIPTION_API_URL = f"{SANDBOX}/backend/v1"
     SUBSCRIPTION_API_TOKEN = DEV_SUBSCRIPTION_API_TOKEN

@@ -8,6 +8,7 @@ cluster.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import redis
@@ -38,15 +39,37 @@ class Keys:
 
 
 def connect(config: dict[str, Any]) -> Any:
-    """A client for a single server or a cluster; it connects on first use."""
+    """A client for a single server or a cluster; it connects on first use.
+
+    Its pool is bounded and waits: a thread that finds every connection in use waits for
+    one (up to the socket timeout) instead of opening another or failing. The bound fits
+    the worker's concurrency: each request in flight and its fan-out task (app/fanout.py)
+    hold at most one connection each, and a request beyond MAX_IN_FLIGHT is answered
+    before it touches Redis (app/overload.py). On a cluster the bound is per node.
+    """
+    timeout = config["REDIS_SOCKET_TIMEOUT"]
     options: dict[str, Any] = {
-        "socket_timeout": config["REDIS_SOCKET_TIMEOUT"],
-        "socket_connect_timeout": config["REDIS_SOCKET_TIMEOUT"],
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
         "retry": Retry(ExponentialBackoff(cap=0.2, base=0.02), 2),
+        "max_connections": pool_size(config),
     }
+    # The pool's `timeout` is the longest a thread waits for a free connection.
     if config["REDIS_CLUSTER"]:
-        return RedisCluster.from_url(config["REDIS_URL"], **options)
-    return redis.Redis.from_url(config["REDIS_URL"], health_check_interval=30, **options)
+        # Bound to the class: RedisCluster before redis-py 6 drops a `timeout` it is given.
+        pool_class = functools.partial(redis.BlockingConnectionPool, timeout=timeout)
+        return RedisCluster.from_url(
+            config["REDIS_URL"], connection_pool_class=pool_class, **options
+        )
+    pool = redis.BlockingConnectionPool.from_url(
+        config["REDIS_URL"], timeout=timeout, health_check_interval=30, **options
+    )
+    return redis.Redis(connection_pool=pool)
+
+
+def pool_size(config: dict[str, Any]) -> int:
+    """REDIS_MAX_CONNECTIONS, or by default two per request the worker lets in at once."""
+    return int(config.get("REDIS_MAX_CONNECTIONS") or 2 * int(config.get("MAX_IN_FLIGHT", 64)))
 
 
 class Batch:

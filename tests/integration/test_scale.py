@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -43,18 +44,43 @@ def test_a_baskets_key_carries_its_hash_tag():
     assert key_slot(keys.basket(basket_id).encode()) == key_slot(basket_id.encode())
 
 
-@pytest.fixture
-def redis_client(app_env: dict[str, str]) -> Iterator[Any]:
+def _connect(app_env: dict[str, str], **settings: Any) -> Any:
     """A client for the suite's Redis: a single server or, with the cluster suite, a cluster."""
-    client = connect(
+    return connect(
         {
             "REDIS_URL": app_env["CHECKOUT_REDIS_URL"],
             "REDIS_CLUSTER": app_env["CHECKOUT_REDIS_CLUSTER"] == "true",
             "REDIS_SOCKET_TIMEOUT": 2,
+            **settings,
         }
     )
+
+
+@pytest.fixture
+def redis_client(app_env: dict[str, str]) -> Iterator[Any]:
+    client = _connect(app_env)
     yield client
     client.close()
+
+
+def test_a_busy_pool_makes_a_thread_wait_for_a_connection_rather_than_fail(app_env):
+    """Three threads at once on a pool of one connection: each command waits its turn
+    (each holds the connection 0.3 s, within the 2 s the pool waits) and none errors."""
+    client = _connect(app_env, REDIS_MAX_CONNECTIONS=1)
+    key = f"test-scale-{uuid.uuid4().hex[:8]}:empty-list"
+    try:
+        with ThreadPoolExecutor(3) as pool:
+            waits = [pool.submit(client.blpop, [key], 0.3) for _ in range(3)]
+            assert [wait.result() for wait in waits] == [None, None, None]
+        pools = (
+            [node.redis_connection.connection_pool for node in client.get_nodes()]
+            if app_env["CHECKOUT_REDIS_CLUSTER"] == "true"
+            else [client.connection_pool]
+        )
+        assert {type(pool) for pool in pools} == {redis.BlockingConnectionPool}
+        assert all(pool.max_connections == 1 for pool in pools)
+    finally:
+        client.close()
 
 
 def test_the_admission_batch_answers_the_same_on_either_kind_of_redis(redis_client):
