@@ -105,7 +105,7 @@ browser:
 ## Throughput, latency, overload and CPU per request under the sandbox's realistic upstream
 ## latency against none, at 16, 64 and 256 connections (BENCH_CONNECTIONS), with PASS/MISS
 ## targets; the cost of a sign-in; then loopback against a bare Flask route (~8 min).
-## The worker model is app/gunicorn_config.py's: try CHECKOUT_WORKER_CLASS=gthread make bench.
+## The worker model is app/gunicorn_config.py's: try CHECKOUT_WORKER_CLASS=gevent make bench.
 bench: $(VENV)/.bench
 	@command -v wrk >/dev/null || { echo "Installing wrk (Debian)"; \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null || \

@@ -1,6 +1,6 @@
 """gunicorn settings for production and `make bench`.
 
-    gunicorn -c python:app.gunicorn_config wsgi:app
+    gunicorn -c app/gunicorn_config.py wsgi:app
 
 Threaded workers (gthread): every change waits on other people's services (reCAPTCHA,
 the subscription backend), tens to hundreds of milliseconds a call. A sync worker serves
@@ -17,11 +17,19 @@ connection pools and its fan-out pool (app/fanout.py), so they always fit.
 import multiprocessing
 import os
 
-from app.config import Defaults as _Defaults
+worker_class = os.environ.get("CHECKOUT_WORKER_CLASS", "gthread")
+if worker_class == "gevent":
+    # For measuring gevent: the standard library must be patched before `app` (and with
+    # it ssl, urllib3 and redis-py) is imported below, which the worker's own patching,
+    # after this file has run, is too late for.
+    from gevent import monkey
+
+    monkey.patch_all()
+
+from app.config import Defaults as _Defaults  # noqa: E402
 
 bind = os.environ.get("CHECKOUT_BIND", "127.0.0.1:5000")
 workers = int(os.environ.get("CHECKOUT_WORKERS", multiprocessing.cpu_count()))
-worker_class = os.environ.get("CHECKOUT_WORKER_CLASS", "gthread")
 threads = int(os.environ.get("CHECKOUT_THREADS", _Defaults.THREADS))
 # Connections a worker keeps open (kept-alive ones waiting for their next request too).
 worker_connections = int(os.environ.get("CHECKOUT_WORKER_CONNECTIONS", 1000))

@@ -249,12 +249,11 @@ def gunicorn_service(
     """The WSGI app `target` under gunicorn with the production settings
     (app/gunicorn_config.py); `options` go on gunicorn's command line.
 
-    `python -m` puts the working directory first on the path, and the settings import
-    the `app` package before gunicorn's `--chdir` applies: `cwd` decides whose `app`
-    (and so whose templates) is served.
+    The settings file is read from `cwd`, and `python -m` puts `cwd` first on the path:
+    `cwd` decides whose settings and whose `app` (and so whose templates) are served.
     """
     command = [
-        sys.executable, "-m", "gunicorn", "-c", "python:app.gunicorn_config", *options, target
+        sys.executable, "-m", "gunicorn", "-c", "app/gunicorn_config.py", *options, target
     ]  # fmt: skip
     env = {**env, "CHECKOUT_BIND": f"127.0.0.1:{port}", "CHECKOUT_WORKERS": str(workers)}
     return Service(name, command, port, health, env, cwd)

@@ -4,7 +4,7 @@ same load at the same moment.
 `make bench` measures each scenario in rounds against the floor; on a shared machine the
 speed drifts between rounds by more than most single changes are worth (10 % from one
 round to the next is common here). This tool serves both builds side by side (gunicorn
-with the committed settings, 2 sync workers each, one Redis and sandbox) and drives them
+with the committed settings and default workers, one Redis and sandbox) and drives them
 with two wrk processes started together, run after run: both see the same machine, so
 the drift cancels and the ratio of their throughputs is paired. Prints each run and the
 median ratio of throughput and of gunicorn CPU per request, this tree over BASE.

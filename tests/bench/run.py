@@ -12,7 +12,7 @@ with app/gunicorn_config.py and its defaults, the floor and the stand-ins), then
    information only, no targets.
 
 Writes everything to bench-results/<timestamp>/results.json, with charts beside it.
-Try another worker model with e.g. `CHECKOUT_WORKER_CLASS=gthread make bench`; durations
+Try another worker model with e.g. `CHECKOUT_WORKER_CLASS=gevent make bench`; durations
 with BENCH_SECONDS (5) and BENCH_WARMUP (2), loopback rounds with BENCH_ROUNDS (2).
 """
 

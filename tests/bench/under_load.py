@@ -1,8 +1,8 @@
 """`make bench-ablate`: what each part of a request costs under load, found by taking it away.
 
 For `GET`, the basket page and `PUT`: the checkout as it is, and with one part at a time
-taken away (`tests/bench/ablated.py`), each served as in `make bench` (gunicorn, 2 sync
-workers, no worker recycling here) and driven by wrk (16 connections) in rounds right
+taken away (`tests/bench/ablated.py`), each served as in `make bench` (gunicorn with its
+default workers, no recycling here) and driven by wrk (16 connections) in rounds right
 after the floor. Prints each variant's ratio to the floor, the CPU time of its gunicorn
 processes per request (the drop from "as it is" is what that part costs under load; on
 a noisy machine CPU per request is steadier than req/s) and the sandbox's, which stands

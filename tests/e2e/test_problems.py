@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 import redis
+import requests
 from playwright.sync_api import Page, Route, expect
 
 from app.storage import Keys
+from sandbox.stack import Service, free_port, gunicorn_service
 from tests.conftest import Sandbox
 from tests.e2e.conftest import (
     EFFECTIVE_TEXT,
@@ -164,3 +170,36 @@ def test_an_unexpected_error_shows_its_reference(
     expect(page.locator("footer")).to_contain_text(request_id)
     assert "Traceback" not in page.content()
     check_page(page, "error-unexpected")
+
+
+@pytest.fixture
+def one_at_a_time_app(app_env: dict[str, str]) -> Iterator[Service]:
+    """Under gunicorn, a worker that serves one request at a time and turns the rest away."""
+    env = {**app_env, "CHECKOUT_MAX_IN_FLIGHT": "1", "CHECKOUT_THREADS": "4"}
+    service = gunicorn_service("app", "wsgi:app", free_port(), env, "/healthz", workers=1)
+    service.start(quiet=True)
+    yield service
+    service.stop()
+
+
+def test_a_busy_moment_says_nothing_was_changed_and_to_try_again(
+    page: Page, sandbox: Sandbox, one_at_a_time_app: Service
+) -> None:
+    url = one_at_a_time_app.url
+    # Holds the worker's one place: another customer's start page, its backend read slow.
+    sandbox.fault("slow", path="/backend/v1/subscriptions/SUB-3003", delaySeconds=3.0)
+    with ThreadPoolExecutor(1) as pool:
+        held = pool.submit(requests.get, url + link("SUB-3003"), timeout=15)
+        # The fault is used up when the held request's read reaches the sandbox.
+        while requests.get(f"{sandbox.url}/_sandbox/faults", timeout=5).json()["faults"]:
+            time.sleep(0.02)
+        response = page.goto(url + link("SUB-1001"))
+        assert response is not None and response.status == 503
+        assert response.headers["retry-after"] == "2"
+        heading(page).to_have_text("Sorry, we are very busy right now")
+        expect(page.locator("main")).to_contain_text("so nothing was changed")
+        check_page(page, "error-busy")
+        assert held.result().status_code == 200  # the one in flight is served
+
+    page.get_by_role("link", name="Try again").click()
+    heading(page).to_have_text("Add Sports to your plan")

@@ -51,7 +51,8 @@ EXTRAS = {name: _declared(reqs) for name, reqs in PROJECT["optional-dependencies
 @pytest.mark.parametrize(
     ("folder", "allowed"),
     [
-        ("app", RUNTIME),
+        # gevent: imported by app/gunicorn_config.py only when that worker is asked for
+        ("app", RUNTIME | EXTRAS["gevent"]),
         ("sandbox", RUNTIME | EXTRAS["dev"]),
         ("tests", RUNTIME | EXTRAS["dev"] | EXTRAS["bench"]),
     ],
