@@ -80,7 +80,10 @@ def serve(host: str, port: int, issuer: str | None, latency: str | None = None) 
 
 
 def token(customer: str, expires_in: int | None, issuer: str | None, audience: str | None) -> int:
-    """Print an access token signed with the server's key file, for curl and API tests."""
+    """Print an access token signed with the server's key file, for curl and API tests.
+
+    An operator's token carries her roles, as the token endpoint's would.
+    """
     if customer not in CUSTOMERS:
         print(
             f"unknown customer {customer!r}; choose one of: {', '.join(CUSTOMERS)}",
@@ -95,6 +98,7 @@ def token(customer: str, expires_in: int | None, issuer: str | None, audience: s
         audience=settings.audience,
         client_id=settings.client_id,
         expires_in=settings.access_token_ttl if expires_in is None else expires_in,
+        roles=CUSTOMERS[customer].roles,
     )
     print(access_token)
     return 0
@@ -116,7 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "(default: SANDBOX_LATENCY or none)",
     )
 
-    token_cmd = commands.add_parser("token", help="print an access token for a demo customer")
+    token_cmd = commands.add_parser(
+        "token", help="print an access token for a demo customer or operator"
+    )
     token_cmd.add_argument("customer", help=f"one of: {', '.join(CUSTOMERS)}")
     token_cmd.add_argument("--expires-in", type=int, help="seconds; negative for an expired token")
     token_cmd.add_argument("--issuer", help="default: SANDBOX_ISSUER or http://127.0.0.1:5001")

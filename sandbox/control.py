@@ -150,5 +150,6 @@ def token() -> ResponseReturnValue:
         audience=audience,
         client_id=settings.client_id,
         expires_in=expires_in,
+        roles=CUSTOMERS[body["sub"]].roles,
     )
     return jsonify({"access_token": access_token, "token_type": "Bearer"})

@@ -58,20 +58,28 @@ class Plan:
 
 @dataclass(frozen=True)
 class Customer:
-    """A demo customer; also the OAuth resource owner."""
+    """A demo account, the OAuth resource owner: a customer, or an operator with roles."""
 
     id: str
     name: str
-    subscription_id: str
+    #: None for an operator, who owns no subscription
+    subscription_id: str | None
     #: shown on the sign-in page; the load-test customers are not
     listed: bool = True
     #: the profile claims the provider sends (None: just `name`). Providers differ: some
     #: send only `preferred_username` or `email`, some none at all.
     profile: tuple[tuple[str, str], ...] | None = None
+    #: the ``roles`` claim of an operator's tokens; customers have none, so theirs carry none
+    roles: tuple[str, ...] = ()
 
-    def claims(self) -> dict[str, str]:
-        """The ID token's and userinfo's profile claims for this customer."""
-        return dict(self.profile) if self.profile is not None else {"name": self.name}
+    def claims(self) -> dict[str, Any]:
+        """The ID token's and userinfo's claims for this account: profile, then any roles."""
+        claims: dict[str, Any] = (
+            dict(self.profile) if self.profile is not None else {"name": self.name}
+        )
+        if self.roles:
+            claims["roles"] = list(self.roles)
+        return claims
 
 
 @dataclass(frozen=True)
@@ -163,6 +171,8 @@ PREMIUM = Plan("PLAN-PREMIUM", "Premium", Decimal("30.00"))
 PLANS: dict[str, Plan] = {plan.id: plan for plan in (BASIC, STANDARD, PREMIUM)}
 
 LOAD = range(1, 33)
+#: the role the checkout's ops page will ask for in a token's ``roles`` claim
+OPERATOR_ROLE = "checkout-operator"
 CUSTOMERS: dict[str, Customer] = {
     c.id: c
     for c in (
@@ -174,6 +184,8 @@ CUSTOMERS: dict[str, Customer] = {
         Customer("erin", "Erin Example", "SUB-5005", profile=(("email", "erin@example.com"),)),
         # For `make bench`: one customer per load connection, never locked by an order.
         *(Customer(f"load-{n:02d}", f"Load {n}", f"SUB-L{n:02d}", listed=False) for n in LOAD),
+        # For the ops page: an operator, not a customer, so no subscription of her own.
+        Customer("olivia", "Olivia Operator", None, roles=(OPERATOR_ROLE,)),
     )
 }
 

@@ -220,6 +220,7 @@ def _access_token(client: SandboxClient, grant_type: str, user: Customer, scope:
         client_id=client.get_client_id(),
         expires_in=settings.access_token_ttl,
         scope=scope,
+        roles=user.roles,
     )
 
 
@@ -267,7 +268,17 @@ def discovery() -> Response:
             "code_challenge_methods_supported": ["S256"],
             "id_token_signing_alg_values_supported": [ALGORITHM],
             "scopes_supported": list(SCOPES),
-            "claims_supported": ["sub", "name", "email", "iss", "aud", "exp", "iat", "nonce"],
+            "claims_supported": [
+                "sub",
+                "name",
+                "email",
+                "roles",
+                "iss",
+                "aud",
+                "exp",
+                "iat",
+                "nonce",
+            ],
             "token_endpoint_auth_methods_supported": [
                 "client_secret_basic",
                 "client_secret_post",

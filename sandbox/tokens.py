@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Sequence
+from typing import Any
 
 from joserfc import jwt
 from joserfc.jwk import RSAKey
@@ -23,13 +25,16 @@ def mint_access_token(
     expires_in: int,
     scope: str = DEFAULT_SCOPE,
     now: int | None = None,
+    roles: Sequence[str] = (),
 ) -> str:
     """An RS256 JWT access token as the checkout expects it (RFC 9068 claims).
 
-    ``expires_in`` may be negative so tests can hold an already expired token.
+    ``expires_in`` may be negative so tests can hold an already expired token. ``roles``
+    (an operator's) become a ``roles`` list claim; without any there is no such claim, so a
+    customer's token keeps the shape it always had.
     """
     issued_at = int(time.time()) if now is None else now
-    claims = {
+    claims: dict[str, Any] = {
         "iss": issuer,
         "aud": audience,
         "sub": subject,
@@ -39,5 +44,7 @@ def mint_access_token(
         "scope": scope,
         "client_id": client_id,
     }
+    if roles:
+        claims["roles"] = list(roles)
     header = {"alg": ALGORITHM, "typ": "at+jwt", "kid": key.kid}
     return jwt.encode(header, claims, key, algorithms=[ALGORITHM])

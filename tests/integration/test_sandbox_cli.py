@@ -67,6 +67,19 @@ def test_token_command_signs_with_the_servers_key(served: str, env: dict[str, st
     assert subscription.json()["customerId"] == "alice"
 
 
+def test_token_command_gives_the_operator_her_roles(served: str, env: dict[str, str]) -> None:
+    """olivia's token carries her `roles`, like the token endpoint's; she owns no subscription."""
+    result = subprocess.run(
+        [sys.executable, "-m", "sandbox", "token", "olivia", "--issuer", served],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=30, check=True,
+    )  # fmt: skip
+    keys = KeySet.import_key_set(requests.get(f"{served}/oauth/jwks", timeout=5).json())
+    token = jwt.decode(result.stdout.strip(), keys, algorithms=["RS256"])
+    assert (token.claims["sub"], token.claims["roles"]) == ("olivia", ["checkout-operator"])
+    config = requests.get(f"{served}/.well-known/openid-configuration", timeout=5).json()
+    assert "roles" in config["claims_supported"]
+
+
 def test_token_command_refuses_unknown_customers(env: dict[str, str]) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "sandbox", "token", "mallory"],

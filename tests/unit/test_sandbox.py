@@ -978,6 +978,7 @@ def test_sign_in_page_is_accessible_markup(client: FlaskClient) -> None:
         "customer-carol",
         "customer-dave",
         "customer-erin",
+        "customer-olivia",
     ]
     for radio in radios:
         assert f'<label for="{radio}">' in page
