@@ -46,7 +46,7 @@ test-integration: $(STAMP)
 ## The API's integration tests against a three-master Redis Cluster started for the run.
 test-cluster: $(STAMP)
 	CHECKOUT_TEST_REDIS_CLUSTER=1 $(PY) -m pytest -n $(WORKERS) --dist loadfile \
-		tests/integration/test_api.py tests/integration/test_scale.py
+		tests/integration/test_api.py tests/integration/test_scale.py tests/integration/test_ops.py
 
 test-e2e: browser
 	@$(MAKE) --no-print-directory -s install

@@ -14,9 +14,12 @@ from . import (
     deadline,
     errors,
     fanout,
+    funnel,
     health,
     landing,
+    metrics,
     middleware,
+    ops,
     overload,
     services,
     sessions,
@@ -47,9 +50,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     _configure_logging(app)
 
     middleware.init_app(app)
+    metrics.init_app(app)  # before the in-flight bound: a request turned away is counted
     overload.init_app(app)
     deadline.init_app(app)
     services.init_app(app)
+    funnel.init_app(app)
     fanout.init_app(app)
     landing.init_app(app)
     sessions.init_app(app)
@@ -58,6 +63,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(health.bp)
     csrf.exempt(api.bp)  # Bearer tokens, not cookies, authenticate the JSON API
     csrf.exempt(health.bp)
+    csrf.exempt(metrics.bp)
+    ops.init_app(app)
     signin.init_app(app)
     views.init_app(app)
     errors.register_error_handlers(app)

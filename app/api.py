@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from . import landing
+from . import funnel, landing
 from .baskets import COMPLETED, OPEN, Basket
 from .checkout import etag
 from .errors import BasketChanged, BasketCompleted, InvalidRequest, MultipleAddOffers
@@ -92,6 +92,7 @@ def create_basket() -> tuple[Response, int]:
         raise InvalidRequest("subscriptionId is required")
     referrer = _referrer(body)
     tracking = _tracking(body.get("tracking"))
+    funnel.set_touch(funnel.Touch.of(tracking, referrer))
     token = request.headers.get("X-Recaptcha-Token")
     admit("create", customer, token).raise_refusal()
     with verifying(token, client_ip()) as verified:

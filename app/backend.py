@@ -31,9 +31,15 @@ class CircuitBreaker:
     at most `threshold` slow failures per worker.
     """
 
-    def __init__(self, threshold: int, cooldown: float) -> None:
+    def __init__(
+        self,
+        threshold: int,
+        cooldown: float,
+        on_change: Callable[[bool], object] = lambda is_open: None,
+    ) -> None:
         self.threshold = threshold
         self.cooldown = cooldown
+        self.on_change = on_change  # told True when the circuit opens, False when it closes
         self._lock = threading.Lock()
         self._failures = 0
         self._opened_at: float | None = None
@@ -47,17 +53,29 @@ class CircuitBreaker:
                 raise UpstreamError("the subscription service is unavailable")
             self._probing = True  # half-open: this call is the probe
 
+    @property
+    def is_open(self) -> bool:
+        """Open or half-open: calls fail fast, or wait on one probe."""
+        return self._opened_at is not None
+
     def succeeded(self) -> None:
         with self._lock:
+            was_open = self._opened_at is not None
             self._failures, self._opened_at, self._probing = 0, None, False
+        if was_open:
+            self.on_change(False)
 
     def failed(self) -> None:
         with self._lock:
             self._failures += 1
+            opened = False
             if self._probing or self._failures >= self.threshold:
                 if self._opened_at is None or self._probing:
                     log.warning("backend circuit open after %s failures", self._failures)
+                opened = self._opened_at is None
                 self._opened_at, self._probing = time.monotonic(), False
+        if opened:
+            self.on_change(True)
 
 
 class QuoteNoLongerHolds(Exception):
@@ -91,6 +109,7 @@ class SubscriptionClient:
             headers={"Authorization": f"Bearer {token}"},
             retries=read_retries,
             pool_size=pool_size,
+            service="backend",
         )
 
     def get_subscription(self, subscription_id: str) -> Subscription:

@@ -8,14 +8,18 @@ two updates at once never lose one: the loser re-reads and applies its change ag
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
 from .models import Money, Offer, Order, PendingChange
 from .storage import Batch, Keys
+
+log = logging.getLogger(__name__)
 
 OPEN, COMPLETING, COMPLETED = "open", "completing", "completed"
 
@@ -65,6 +69,8 @@ class Basket:
     # The backend's quote for the pending changes: the order names it, with its price.
     quote_id: str | None = None
     quote_expires_at: float | None = None
+    # A change has been saved once: the funnel counts a basket's first change only.
+    changed: bool = False
 
     @property
     def completed(self) -> bool:
@@ -111,6 +117,7 @@ class Basket:
             "order": self.order.to_json() if self.order else None,
             "quoteId": self.quote_id,
             "quoteExpiresAt": self.quote_expires_at,
+            "changed": self.changed,
         }
 
     @classmethod
@@ -148,6 +155,7 @@ class Basket:
             # Baskets stored before quotes had ids have none: they are quoted afresh.
             quote_id=d.get("quoteId"),
             quote_expires_at=d.get("quoteExpiresAt"),
+            changed=d.get("changed", False),
         )
 
 
@@ -182,14 +190,27 @@ class BasketStore:
         """The basket `queue_get` read, once the batch has run."""
         return _stored(batch.reply(name))
 
-    def save(self, basket: Basket) -> Basket | None:
-        """Write `basket` if nobody wrote since it was read; None when somebody did."""
+    def save(self, basket: Basket, along: Callable[[Any], None] | None = None) -> Basket | None:
+        """Write `basket` if nobody wrote since it was read; None when somebody did.
+
+        `along` queues other commands on the same pipeline (the funnel's counts), so they
+        share the write's round trip."""
         now = time.time()
         written = replace(
             basket, version=basket.version + 1, updated_at=now, expires_at=now + self.ttl
         )
-        result = self._cas(
-            keys=[self.keys.basket(basket.basket_id)],
-            args=[str(basket.version), written.to_json(), self.ttl],
-        )
+        key = self.keys.basket(basket.basket_id)
+        args = [str(basket.version), written.to_json(), self.ttl]
+        if along is None:
+            result = self._cas(keys=[key], args=args)
+        else:
+            pipe = self.client.pipeline(transaction=False)
+            # EVAL with the text, not the registered script (see funnel.FunnelStore.queue).
+            pipe.execute_command("EVAL", _CAS, 1, key, *args)
+            along(pipe)
+            result, *others = pipe.execute(raise_on_error=False)
+            if isinstance(result, Exception):
+                raise result
+            for failed in (reply for reply in others if isinstance(reply, Exception)):
+                log.warning("a command sent along a basket save failed: %s", type(failed).__name__)
         return written if result == 1 else None

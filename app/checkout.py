@@ -24,6 +24,7 @@ from functools import partial
 from typing import Any
 
 from . import deadline as request_deadline
+from . import funnel, metrics
 from .backend import QuoteNoLongerHolds, SubscriptionClient
 from .baskets import (
     COMPLETED,
@@ -99,8 +100,9 @@ class Checkout:
             tracking=dict(tracking or {}),
         )
         before_save()
-        saved = self.store.save(basket)
+        saved = self._save(basket, "started")
         assert saved is not None, "a fresh basket id cannot already exist"
+        metrics.count_basket_created()
         return saved
 
     def _subscription_of(self, customer_id: str, subscription_id: str) -> Subscription:
@@ -134,6 +136,7 @@ class Checkout:
         """Another customer's basket is, to them, no basket at all."""
         if basket is None or basket.customer_id != customer_id:
             raise BasketNotFound()
+        funnel.set_touch(funnel.Touch.of_basket(basket))  # the request counts under its campaign
         return basket
 
     def _refresh(self, basket: Basket) -> Basket:
@@ -237,10 +240,24 @@ class Checkout:
                 raise BasketChanged(etag=etag(basket))
             changed = change(basket)
             before_save()
-            saved = self.store.save(changed)
+            first = not basket.changed and not _same_choices(changed, basket)
+            if first:  # the funnel's "changed": a basket's first change, counted once
+                saved = self._save(replace(changed, changed=True), "changed")
+            else:
+                saved = self.store.save(changed)
             if saved is not None:
                 return saved
         raise CheckoutInProgress("the basket is changing too often; retry")
+
+    def _save(self, basket: Basket, event: str) -> Basket | None:
+        """Save, with the funnel's `event` for this basket in the same round trip; taken
+        back (with the request's next write) when the save lost its compare-and-set."""
+        touch = funnel.Touch.of_basket(basket)
+        funnel.count(event, touch)
+        saved = self.store.save(basket, along=funnel.ride)
+        if saved is None:
+            funnel.count(event, touch, -1)
+        return saved
 
     # -- complete ------------------------------------------------------------------------
 
@@ -288,6 +305,7 @@ class Checkout:
                 if basket.quote_id is None:  # stored before quotes had ids
                     raise QuoteNoLongerHolds(None)
                 order = self.backend.submit_order(_order_request(basket), idempotency_key(basket))
+                metrics.count_order_submitted()
             except QuoteNoLongerHolds as refused:
                 try:
                     fresh = refused.fresh or self._quote(basket)
@@ -310,14 +328,17 @@ class Checkout:
                 # Nothing was accepted that a retry with the same changes would not find again.
                 self._reopen(basket)
                 raise
-            return self._settle(basket, partial(_completed, order=order))
+            return self._settle(basket, partial(_completed, order=order), "confirmed")
 
     def _reopen(self, basket: Basket) -> Basket:
         return self._settle(basket, _reopened)
 
-    def _settle(self, basket: Basket, change: Callable[[Basket], Basket]) -> Basket:
+    def _settle(
+        self, basket: Basket, change: Callable[[Basket], Basket], event: str | None = None
+    ) -> Basket:
         for _ in range(_SAVE_ATTEMPTS):
-            saved = self.store.save(change(basket))
+            settled = change(basket)
+            saved = self._save(settled, event) if event else self.store.save(settled)
             if saved is not None:
                 return saved
             fresh = self.store.get(basket.basket_id)

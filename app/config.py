@@ -67,6 +67,15 @@ class Defaults:
     # No request waits on its upstreams, all its calls together, longer than this.
     REQUEST_DEADLINE_SECONDS = 5.0
 
+    # `/metrics` needs `Authorization: Bearer <this>` when set; production requires one.
+    METRICS_TOKEN = ""
+    # The `roles` claim value that opens the ops pages (/ops/funnel) to an operator.
+    OPERATOR_ROLE = "checkout-operator"
+    # The funnel's per-day counts are kept this long, and a day holds at most this many
+    # campaign × step fields (campaign names come from links anyone can write).
+    FUNNEL_TTL_DAYS = 90
+    FUNNEL_MAX_FIELDS = 12000
+
     BASKET_TTL_SECONDS = 1800
     # A basket's copy of the subscription is trusted for reads this long; changes and
     # completion always ask the backend.
@@ -142,6 +151,8 @@ def check_production(config: dict[str, Any]) -> None:
             raise ConfigError(f"CHECKOUT_{key} is the development value; set a real secret")
         if key == "SECRET_KEY" and len(value) < 32:
             raise ConfigError("CHECKOUT_SECRET_KEY is too short; use at least 32 random characters")
+    if len(str(config.get("METRICS_TOKEN") or "")) < 16:
+        raise ConfigError("CHECKOUT_METRICS_TOKEN is not set (16+ characters): /metrics needs one")
     if DEV_SECRET_KEY in config["SECRET_KEY_FALLBACKS"]:
         raise ConfigError("CHECKOUT_SECRET_KEY_FALLBACKS holds the development secret key")
     for key in _URL_SETTINGS:

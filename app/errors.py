@@ -79,6 +79,13 @@ class Unauthorized(CheckoutError):
     status, code, title, detail = 401, "unauthorized", "Unauthorized", DETAIL_UNAUTHORIZED
 
 
+class Forbidden(CheckoutError):
+    """Signed in, but not as someone allowed here (the ops pages need an operator)."""
+
+    status, code, title = 403, "forbidden", "Forbidden"
+    detail = "These credentials do not allow this."
+
+
 class SignInRequired(Unauthorized):
     """A browser page needs a signed-in customer: a GET goes to sign in and comes back."""
 
@@ -202,8 +209,12 @@ def problem(error: CheckoutError, method: str) -> Response:
     return response
 
 
+# Read by programs, not people: problems answer as problem+json there.
+_MACHINE_PATHS = ("/api/", "/metrics", "/ops/funnel.csv")
+
+
 def _wants_json() -> bool:
-    return request.path.startswith("/api/")
+    return request.path.startswith(_MACHINE_PATHS)
 
 
 # The browser's error page for each code, then for each status; templates/errors/<page>.html.
@@ -220,6 +231,7 @@ _PAGES = {
 }
 _PAGES_BY_STATUS = {
     401: "signed_out",
+    403: "forbidden",
     404: "not_found",
     429: "too_many_requests",
     502: "unavailable",
@@ -254,6 +266,7 @@ def _page(error: CheckoutError) -> Response:
 
 
 def _respond(error: CheckoutError) -> Response | tuple[str, int]:
+    _count(error)
     response = problem(error, request.method) if _wants_json() else _page(error)
     etag = getattr(error, "etag", None)
     if etag:
@@ -262,6 +275,15 @@ def _respond(error: CheckoutError) -> Response | tuple[str, int]:
     if retry_after:
         response.headers["Retry-After"] = str(retry_after)
     return response
+
+
+def _count(error: CheckoutError) -> None:
+    """The problem in the metrics, and where the funnel has an exit for it, there too."""
+    from . import funnel
+    from .metrics import metrics  # metrics imports these errors: import late
+
+    metrics().problems.labels(str(error.status), error.code).inc()
+    funnel.exit_for(error)
 
 
 class _HTTPProblem(CheckoutError):
@@ -289,7 +311,10 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(redis.exceptions.ConnectionError)
     @app.errorhandler(redis.exceptions.TimeoutError)
     def redis_down(exc: Exception) -> Response | tuple[str, int]:
+        from .metrics import count_redis_error
+
         app.logger.warning("redis unavailable: %s", type(exc).__name__)
+        count_redis_error(exc)
         return _respond(ServiceUnavailable())
 
     @app.errorhandler(Exception)

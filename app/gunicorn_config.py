@@ -16,6 +16,9 @@ connection pools and its fan-out pool (app/fanout.py), so they always fit.
 
 import multiprocessing
 import os
+import shutil
+import tempfile
+from typing import Any as _Any
 
 worker_class = os.environ.get("CHECKOUT_WORKER_CLASS", "gthread")
 if worker_class == "gevent":
@@ -44,3 +47,32 @@ max_requests_jitter = 2000
 # Our own one-line JSON access log (app/middleware.py) carries the request id.
 accesslog = None
 errorlog = "-"
+
+
+_made = [""]  # the metrics directory on_starting made, if it made one
+
+
+def on_starting(server: object) -> None:
+    """A fresh directory for the workers' metrics (app/metrics.py), before any forks:
+    `PROMETHEUS_MULTIPROC_DIR` emptied when it is set, else a new temporary one."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        shutil.rmtree(directory, ignore_errors=True)
+        os.makedirs(directory, exist_ok=True)
+    else:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = _made[0] = tempfile.mkdtemp(
+            prefix="checkout-metrics-"
+        )
+
+
+def on_exit(server: object) -> None:
+    """The temporary metrics directory goes with gunicorn; one the operator set stays."""
+    if _made[0]:
+        shutil.rmtree(_made[0], ignore_errors=True)
+
+
+def child_exit(server: object, worker: _Any) -> None:
+    """A worker's gauges (requests in flight, open circuits) end with it; counters stay."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

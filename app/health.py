@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+
+import redis
 from flask import Blueprint, Response, jsonify
 
-from .storage import get_redis
+from .metrics import count_redis_error
+from .services import checkout
+from .storage import get_keys, get_redis
 
 bp = Blueprint("health", __name__)
+_PROBE_TTL = 30
 
 
 @bp.get("/healthz")
@@ -17,6 +23,25 @@ def live() -> Response:
 
 @bp.get("/readyz")
 def ready() -> Response:
-    """Ready to take traffic: Redis answers (a Redis outage answers 503 via errors.py)."""
-    get_redis().ping()
-    return jsonify({"status": "ready"})
+    """Ready to take traffic: Redis takes a write (a replica left behind by a failover,
+    or a full server, does not) and this worker's circuit to the backend is closed.
+    503 names the part that is not ready."""
+    checks = {"redis": _redis(), "backend": _backend()}
+    is_ready = all(check["ready"] for check in checks.values())
+    response = jsonify({"status": "ready" if is_ready else "not ready", "checks": checks})
+    response.status_code = 200 if is_ready else 503
+    return response
+
+
+def _redis() -> dict[str, object]:
+    try:
+        get_redis().set(get_keys().readiness(str(os.getpid())), 1, ex=_PROBE_TTL)
+    except redis.RedisError as exc:
+        count_redis_error(exc)
+        return {"ready": False, "error": type(exc).__name__}
+    return {"ready": True}
+
+
+def _backend() -> dict[str, object]:
+    is_open = checkout().backend.breaker.is_open
+    return {"ready": not is_open, "circuit": "open" if is_open else "closed"}

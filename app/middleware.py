@@ -19,6 +19,8 @@ from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .errors import InvalidRequest
+from .metrics import EXTENSION as METRICS
+from .metrics import ROUTE, UNMATCHED
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -88,6 +90,7 @@ class Envelope:
 
     def __init__(self, app: Flask, wsgi_app: WSGIApplication) -> None:
         self.wsgi_app = wsgi_app
+        self.extensions = app.extensions  # the metrics are made after the envelope
         self.fixed = [
             ("X-Content-Type-Options", "nosniff"),
             ("X-Frame-Options", "DENY"),
@@ -131,14 +134,21 @@ class Envelope:
         try:
             return self.wsgi_app(environ, start)
         finally:
+            elapsed = time.perf_counter() - started
+            code = status[:3] if status[:3].isdigit() else "500"
+            measured = self.extensions.get(METRICS)
+            if measured is not None:
+                route = environ.get(ROUTE, UNMATCHED)
+                measured.requests.labels(route, environ.get("REQUEST_METHOD", ""), code).inc()
+                measured.request_seconds.labels(route).observe(elapsed)
             if access_log.isEnabledFor(logging.INFO):
                 record = {
                     "event": "request",
                     "requestId": rid,
                     "method": environ.get("REQUEST_METHOD", ""),
                     "path": path[:200],
-                    "status": int(status[:3]) if status[:3].isdigit() else 500,
-                    "durationMs": round((time.perf_counter() - started) * 1000, 1),
+                    "status": int(code),
+                    "durationMs": round(elapsed * 1000, 1),
                 }
                 access_log.info(json.dumps(record, separators=(",", ":")))
 

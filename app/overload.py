@@ -14,25 +14,31 @@ import threading
 
 from flask import Flask, g, request
 
+from . import metrics
 from .errors import ServerBusy
 
 _ADMITTED = "checkout.in_flight"
-_NEVER_SHED = frozenset({"static", "health.live", "journey.favicon"})
+# Metrics too: an overloaded worker is exactly when its operators need to see it.
+_NEVER_SHED = frozenset({"static", "health.live", "journey.favicon", "metrics.scrape"})
 
 
 def init_app(app: Flask) -> None:
     bound = int(app.config["MAX_IN_FLIGHT"])
     in_flight = threading.BoundedSemaphore(bound)
+    measured = app.extensions[metrics.EXTENSION]
 
     @app.before_request
     def _admit() -> None:
         if request.endpoint in _NEVER_SHED:
             return
         if not in_flight.acquire(blocking=False):
+            measured.shed.inc()
             raise ServerBusy()
         g.setdefault(_ADMITTED, True)  # teardown releases only what was taken
+        measured.in_flight.inc()
 
     @app.teardown_request
     def _leave(_: BaseException | None) -> None:
         if g.pop(_ADMITTED, False):
             in_flight.release()
+            measured.in_flight.dec()

@@ -12,7 +12,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from flask import has_app_context
+
 from .errors import RecaptchaFailed, UpstreamError
+from .metrics import metrics
 from .storage import Batch, Keys
 from .upstream import Unreachable, Upstream
 
@@ -24,6 +27,18 @@ USED_TOKEN_TTL = 600
 _CLAIM = "recaptcha:claim"
 
 
+def _count(outcome: str) -> None:
+    """One check's outcome in the metrics: passed, missing, replayed, invalid, low_score,
+    wrong_action, wrong_hostname or unavailable."""
+    if has_app_context():
+        metrics().recaptcha.labels(outcome).inc()
+
+
+def _failed(outcome: str, reason: str) -> RecaptchaFailed:
+    _count(outcome)
+    return RecaptchaFailed(reason)
+
+
 @dataclass(frozen=True, slots=True)
 class Claim:
     """A token's single-use claim, queued on a batch; `check` judges it once the batch ran."""
@@ -32,9 +47,9 @@ class Claim:
 
     def check(self, batch: Batch) -> None:
         if self.missing:
-            raise RecaptchaFailed("reCAPTCHA token missing")
+            raise _failed("missing", "reCAPTCHA token missing")
         if not batch.reply(_CLAIM):
-            raise RecaptchaFailed("reCAPTCHA token already used")
+            raise _failed("replayed", "reCAPTCHA token already used")
 
 
 class RecaptchaVerifier:
@@ -52,6 +67,7 @@ class RecaptchaVerifier:
             connect_timeout=self.timeout,
             read_timeout=self.timeout,
             pool_size=int(config["THREADS"]),  # one connection per request at most
+            service="siteverify",
         )
 
     def verify(self, token: str | None, remote_ip: str | None, *, claimed: bool = False) -> None:
@@ -73,10 +89,13 @@ class RecaptchaVerifier:
             status, result = self.http.request("POST", form=form)
         except Unreachable as exc:
             log.warning("reCAPTCHA verification unavailable: %s", exc)
+            _count("unavailable")
             raise UpstreamError() from exc
         if not isinstance(result, dict) or status != 200:
+            _count("unavailable")
             raise UpstreamError()
         self._judge(result)
+        _count("passed")
 
     def queue_claim(self, batch: Batch, token: str | None) -> Claim:
         """Queue the single-use claim of `token` (SET NX with a TTL) on `batch`."""
@@ -91,12 +110,13 @@ class RecaptchaVerifier:
             codes = result.get("error-codes")
             if isinstance(codes, list) and "invalid-input-secret" in codes:
                 log.error("reCAPTCHA rejected our secret key")
+                _count("unavailable")
                 raise UpstreamError()
-            raise RecaptchaFailed("reCAPTCHA verification failed")
+            raise _failed("invalid", "reCAPTCHA verification failed")
         score = result.get("score")
         if not isinstance(score, int | float) or score < self.min_score:
-            raise RecaptchaFailed("reCAPTCHA score too low")
+            raise _failed("low_score", "reCAPTCHA score too low")
         if result.get("action") != self.action:
-            raise RecaptchaFailed("reCAPTCHA action does not match")
+            raise _failed("wrong_action", "reCAPTCHA action does not match")
         if result.get("hostname") not in self.hostnames:
-            raise RecaptchaFailed("reCAPTCHA hostname not accepted")
+            raise _failed("wrong_hostname", "reCAPTCHA hostname not accepted")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import Flask, current_app
 
-from . import storage
+from . import metrics, storage
 from .backend import CircuitBreaker, SubscriptionClient
 from .baskets import BasketStore
 from .checkout import Checkout
@@ -30,6 +30,7 @@ def init_app(app: Flask) -> None:
         breaker=CircuitBreaker(
             threshold=config["SUBSCRIPTION_API_BREAKER_THRESHOLD"],
             cooldown=config["SUBSCRIPTION_API_BREAKER_COOLDOWN"],
+            on_change=app.extensions[metrics.EXTENSION].circuit_open.labels("backend").set,
         ),
         pool_size=int(config["THREADS"]),  # one connection per request at most
     )

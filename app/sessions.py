@@ -21,6 +21,7 @@ from flask.sessions import SessionInterface, SessionMixin
 from itsdangerous import BadSignature, Signer
 from werkzeug.datastructures import CallbackDict
 
+from . import funnel, metrics
 from .config import secret_keys
 from .errors import ServiceUnavailable
 from .storage import get_keys, get_redis
@@ -33,7 +34,7 @@ _SALT = "checkout.session"
 _EXTENSION = "checkout.session_signer"
 _MAX_COOKIE = 256
 # Requests that never need a browser session: no Redis round trip for them.
-_SESSIONLESS = ("/static/", "/api/", "/healthz", "/readyz", "/favicon.ico")
+_SESSIONLESS = ("/static/", "/api/", "/healthz", "/readyz", "/favicon.ico", "/metrics")
 
 
 def init_app(app: Flask) -> None:
@@ -79,6 +80,13 @@ class RedisSession(CallbackDict[str, Any], SessionMixin):
         self.modified = True
 
 
+def _send(pipe: Any) -> None:
+    """Send the session's writes, if any, and the funnel's counts with them."""
+    if len(pipe):
+        funnel.ride(pipe)
+        pipe.execute()
+
+
 class RedisSessionInterface(SessionInterface):
     serializer = TaggedJSONSerializer()
 
@@ -112,6 +120,7 @@ class RedisSessionInterface(SessionInterface):
                 stored = get_redis().getex(get_keys().signin(sid), ex=ttl)
             except redis.RedisError as exc:
                 log.warning("session store unavailable: %s", type(exc).__name__)
+                metrics.count_redis_error(exc)
                 g.session_unavailable = True
                 return None
             if stored is not None:
@@ -133,24 +142,29 @@ class RedisSessionInterface(SessionInterface):
         except redis.RedisError as exc:
             # The page has been rendered already; the customer sees the next request fail.
             log.warning("session not saved: %s", type(exc).__name__)
+            metrics.count_redis_error(exc)
 
     def _save(self, app: Flask, session: RedisSession, response: Response) -> None:
-        store, keys = get_redis(), get_keys()
+        keys = get_keys()
         name, path = self.get_cookie_name(app), self.get_cookie_path(app)
         secure, samesite = self.get_cookie_secure(app), self.get_cookie_samesite(app)
+        # One round trip for the session's writes, with the funnel's counts (app/funnel.py).
+        pipe = get_redis().pipeline(transaction=False)
         if session.previous_sid:
-            store.delete(keys.signin(session.previous_sid))
+            pipe.delete(keys.signin(session.previous_sid))
         if not session:
             if not session.new:  # emptied: forget it on both sides
-                store.delete(keys.signin(session.sid))
+                pipe.delete(keys.signin(session.sid))
                 response.delete_cookie(
                     name, path=path, secure=secure, httponly=True, samesite=samesite
                 )
+            _send(pipe)
             return
         if session.modified:
             ttl = int(app.config["SESSION_TTL_SECONDS"])
-            store.set(keys.signin(session.sid), self.serializer.dumps(dict(session)), ex=ttl)
-        elif not session.sign_again:
+            pipe.set(keys.signin(session.sid), self.serializer.dumps(dict(session)), ex=ttl)
+        _send(pipe)
+        if not session.modified and not session.sign_again:
             return  # open_session renewed its TTL already, and the cookie stands
         # A browser-session cookie: Redis's TTL decides when the session ends.
         response.set_cookie(

@@ -33,7 +33,7 @@ from flask import (
 from joserfc.errors import JoseError
 from werkzeug.wrappers import Response
 
-from . import landing
+from . import funnel, landing, metrics
 from .errors import SignInRequired, Unauthorized, UpstreamError
 from .services import tokens
 from .sessions import RedisSession, first_touch_link
@@ -66,6 +66,11 @@ def init_app(app: Flask) -> None:
         },
     )
     app.register_blueprint(bp)
+
+
+def _identity() -> Any:
+    """A call to the identity provider, timed and counted in the metrics."""
+    return metrics.metrics().upstream("identity")
 
 
 def _client() -> Any:
@@ -151,9 +156,10 @@ def _refresh(auth: dict[str, Any]) -> dict[str, Any] | None:
         session.pop(AUTH, None)
         return None
     try:
-        token = _client().fetch_access_token(
-            grant_type="refresh_token", refresh_token=refresh_token
-        )
+        with _identity():
+            token = _client().fetch_access_token(
+                grant_type="refresh_token", refresh_token=refresh_token
+            )
     except requests.RequestException as exc:
         log.warning("token refresh unavailable: %s", type(exc).__name__)
         raise UpstreamError() from exc
@@ -179,10 +185,9 @@ def begin() -> Response:
     default = safe_next(session.get(_NEXT), url_for("journey.basket"))
     session[_NEXT] = safe_next(request.args.get("next"), default)
     try:
-        return cast(
-            Response,
-            _client().authorize_redirect(url_for("signin.callback", _external=True)),
-        )
+        with _identity():  # the discovery document, the first time
+            redirected = _client().authorize_redirect(url_for("signin.callback", _external=True))
+        return cast(Response, redirected)
     except requests.RequestException as exc:
         log.warning("identity provider unavailable: %s", type(exc).__name__)
         raise UpstreamError() from exc
@@ -192,7 +197,8 @@ def begin() -> Response:
 def callback() -> Response:
     client = _client()
     try:
-        token = client.authorize_access_token()
+        with _identity():  # the token endpoint, and the provider's keys when not cached
+            token = client.authorize_access_token()
     except requests.RequestException as exc:
         log.warning("identity provider unavailable: %s", type(exc).__name__)
         raise UpstreamError() from exc
@@ -204,6 +210,9 @@ def callback() -> Response:
     if userinfo.get("sub") != access.subject:
         raise Unauthorized("the ID token and the access token name different customers")
     next_path = safe_next(session.pop(_NEXT, None), url_for("journey.basket"))
+    roles = _roles(userinfo)
+    if not roles and next_path.startswith("/ops/"):
+        roles = _roles(_userinfo(client, token))  # a provider that keeps roles out of the ID token
     if isinstance(session, RedisSession):
         session.rotate()  # a session id planted before sign-in is useless after it
     session[AUTH] = {
@@ -212,8 +221,44 @@ def callback() -> Response:
         "expires_at": float(token.get("expires_at") or time.time() + 300),
         "id_token": token.get("id_token"),
         "name": display_name(userinfo),
+        "roles": roles,
     }
+    if not next_path.startswith("/ops/"):  # an operator at work is not a customer's step
+        funnel.count("signed_in")  # goes out with the session's write
     return redirect(next_path, 303)
+
+
+_MAX_ROLES = 20
+
+
+def _roles(claims: Any) -> list[str]:
+    """The `roles` claim as a list of strings (a provider may send one string)."""
+    value = claims.get("roles") if isinstance(claims, dict) else None
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        return []
+    return [role for role in value if isinstance(role, str)][:_MAX_ROLES]
+
+
+def _userinfo(client: Any, token: dict[str, Any]) -> dict[str, Any]:
+    try:
+        with _identity():
+            found = client.userinfo(token=token)
+    except requests.RequestException as exc:
+        log.warning("userinfo unavailable: %s", type(exc).__name__)
+        raise UpstreamError() from exc
+    except (AuthlibBaseError, ValueError) as exc:
+        log.info("userinfo refused: %s", type(exc).__name__)
+        return {}
+    return dict(found)
+
+
+def roles() -> list[str]:
+    """The signed-in person's roles, as the provider named them at sign-in."""
+    auth = session.get(AUTH)
+    found = auth.get("roles") if isinstance(auth, dict) else None
+    return [role for role in found if isinstance(role, str)] if isinstance(found, list) else []
 
 
 @bp.post("/signout")

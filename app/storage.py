@@ -37,6 +37,14 @@ class Keys:
     def rate_limit(self, scope: str, subject: str) -> str:
         return f"{self.prefix}:rate:{scope}:{{{subject}}}"
 
+    def readiness(self, process: str) -> str:
+        """/readyz's probe write, one per process."""
+        return f"{self.prefix}:readyz:{process}"
+
+    def funnel(self, day: str) -> str:
+        """One day's funnel counts (app/funnel.py), every campaign in one hash."""
+        return f"{self.prefix}:funnel:{day}"
+
 
 def connect(config: dict[str, Any]) -> Any:
     """A client for a single server or a cluster; it connects on first use.

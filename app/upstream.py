@@ -31,15 +31,18 @@ it forks), so no worker shares another's connections. The policy, and why:
 from __future__ import annotations
 
 import json as jsonlib
+from contextlib import nullcontext
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 
 import requests
 import urllib3
+from flask import has_app_context
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from . import deadline
+from .metrics import metrics, status_class
 
 MAX_ANSWER_BYTES = 1 << 20
 BACKOFF_SECONDS = 0.1  # before retry n: nothing, then 0.2 s, 0.4 s, … (urllib3's formula)
@@ -77,8 +80,10 @@ class Upstream:
         headers: dict[str, str] | None = None,
         retries: int = 0,
         pool_size: int = 32,
+        service: str = "upstream",
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.service = service  # its name in the metrics
         self.timeout = (connect_timeout, read_timeout)
         self._session = session = requests.Session()
         # The environment's proxy (NO_PROXY included) and CA bundle for this upstream,
@@ -128,20 +133,30 @@ class Upstream:
             timeout = deadline.timeouts(*self.timeout)
         except deadline.DeadlinePassed:
             raise Unreachable("DeadlinePassed") from None
-        try:
-            response = self._session.request(
-                method,
-                self.base_url + path,
-                data=data,
-                headers=sent,
-                timeout=timeout,
-                allow_redirects=False,
-                stream=True,
-            )
-            with response:
-                return response.status_code, _decode(_read(response))
-        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
-            raise Unreachable(_reason(exc)) from None
+        with _observed(self.service) as outcome:
+            try:
+                response = self._session.request(
+                    method,
+                    self.base_url + path,
+                    data=data,
+                    headers=sent,
+                    timeout=timeout,
+                    allow_redirects=False,
+                    stream=True,
+                )
+                with response:
+                    outcome["outcome"] = status_class(response.status_code)
+                    return response.status_code, _decode(_read(response))
+            except (requests.RequestException, urllib3.exceptions.HTTPError, Unreachable) as exc:
+                outcome["outcome"] = "unreachable"
+                if isinstance(exc, Unreachable):
+                    raise
+                raise Unreachable(_reason(exc)) from None
+
+
+def _observed(service: str) -> Any:
+    """The call timed and counted in the metrics, when an app is there to count it."""
+    return metrics().upstream(service) if has_app_context() else nullcontext({})
 
 
 def _read(response: requests.Response) -> bytes:

@@ -31,7 +31,7 @@ from flask import (
 )
 from werkzeug.wrappers import Response
 
-from . import landing
+from . import funnel, landing
 from .baskets import OPEN, Basket
 from .errors import (
     BasketChanged,
@@ -54,6 +54,7 @@ from .tracking import capture, clean_referrer
 bp = Blueprint("journey", __name__)
 
 START_INTENT = "start_intent"  # a verified "Continue to checkout", waiting for sign-in
+_REVIEWED = "reviewed_basket"  # the basket whose review page the funnel has counted
 _INTENT_MAX_AGE = 900
 _MAX_LINK = 2048
 _SYMBOLS = {"GBP": "£", "EUR": "€", "USD": "$"}
@@ -136,13 +137,15 @@ def start() -> str:
     if not is_id(subscription_id):
         raise SubscriptionNotFound("the link names no subscription")
     offer_id = request.args.get("offer", "")
-    _remember_first_touch(subscription_id)
+    new_visit = _remember_first_touch(subscription_id)
     subscription = checkout().backend.get_subscription(subscription_id)
     customer = customer_or_none()
     if customer is not None and subscription.customer_id != customer:
         raise SubscriptionNotFound()
     if subscription.pending_change is not None:
         raise SubscriptionLocked(pendingChange=subscription.pending_change.to_json())
+    if new_visit:  # once per link followed, not per reload; goes out with the session
+        funnel.count("opened")
     offer = next((o for o in subscription.eligible_offers if o.id == offer_id), None)
     form = StartForm(subscription=subscription_id, offer=offer.id if offer else "")
     return render_template(
@@ -153,8 +156,9 @@ def start() -> str:
     )
 
 
-def _remember_first_touch(subscription_id: str) -> None:
-    """The link's tracking and referrer, first touch: a later visit keeps the first one's."""
+def _remember_first_touch(subscription_id: str) -> bool:
+    """The link's tracking and referrer, first touch: a later visit keeps the first one's.
+    Whether this is a new first touch (a link followed, not a reload)."""
     referrer = clean_referrer(request.headers.get("Referer"))
     if referrer and urlsplit(referrer).netloc == request.host:
         referrer = None  # our own pages are not a referrer
@@ -172,8 +176,9 @@ def _remember_first_touch(subscription_id: str) -> None:
             or previous.get("referrer")
             or not (current["tracking"] or current["referrer"])
         ):
-            return
+            return False
     session[FIRST_TOUCH] = current
+    return True
 
 
 @bp.post("/start")
@@ -353,6 +358,9 @@ def review() -> Any:
     if not current.has_changes:
         flash("Choose an offer to add or remove first.", "info")
         return redirect(url_for(".basket"), 303)
+    if session.get(_REVIEWED) != current.basket_id:  # a basket's first review, not reloads
+        session[_REVIEWED] = current.basket_id
+        funnel.count("reviewed")
     return render_template("checkout/review.html", basket=current, form=ConfirmForm())
 
 

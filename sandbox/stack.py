@@ -322,6 +322,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"\nCheckout ready: {app.url}/start?subscription=SUB-1001&offer=OFFER-SPORTS"
             "&utm_source=newsletter&utm_medium=email&utm_campaign=autumn\n"
+            f"Ops: {app.url}/ops/funnel (sign in as olivia, the demo operator); "
+            f"metrics at {app.url}/metrics\n"
             f"Sandbox: {sandbox.url}{latency}   Ctrl-C stops everything.",
             flush=True,
         )

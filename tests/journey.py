@@ -9,11 +9,15 @@ import requests
 
 from tests.conftest import recaptcha_token
 
+LINK = "/start?subscription=SUB-1001&offer=OFFER-SPORTS"
 
-def signed_in_browser(app_url: str) -> requests.Session | None:
+
+def signed_in_browser(
+    app_url: str, link: str = LINK, customer: str = "alice"
+) -> requests.Session | None:
     """Walk the browser journey with requests: landing, bot check, sign-in, basket."""
     http = requests.Session()
-    start = http.get(app_url + "/start?subscription=SUB-1001&offer=OFFER-SPORTS", timeout=10)
+    start = http.get(app_url + link, timeout=10)
     if start.status_code != 200:
         return None
     form = form_of(start.text)
@@ -26,11 +30,23 @@ def signed_in_browser(app_url: str) -> requests.Session | None:
     if login is None:
         return None
     action, fields = login
-    fields["customer"] = "alice"
+    fields["customer"] = customer
     basket = http.post(requests.compat.urljoin(signin.url, action), data=fields, timeout=10)
     if basket.status_code != 200 or "/basket" not in basket.url:
         return None
     return http
+
+
+def sign_in_at(http: requests.Session, url: str, customer: str) -> requests.Response:
+    """Open `url`, which sends a browser to sign in, and sign in at the sandbox as
+    `customer`: the answer of `url` once back."""
+    login = http.get(url, timeout=10)
+    form = form_of(login.text)
+    if form is None or "/oauth/" not in login.url:
+        return login  # signed in already, or refused without a sign-in
+    action, fields = form
+    fields["customer"] = customer
+    return http.post(requests.compat.urljoin(login.url, action), data=fields, timeout=10)
 
 
 def form_of(html: str) -> tuple[str, dict[str, str]] | None:

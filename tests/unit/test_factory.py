@@ -17,6 +17,7 @@ PRODUCTION = {
     "OAUTH_ISSUER": "https://login.partner.example",
     "RECAPTCHA_VERIFY_URL": "https://www.google.com/recaptcha/api/siteverify",
     "RECAPTCHA_SCRIPT_URL": "https://www.google.com/recaptcha/api.js",
+    "METRICS_TOKEN": "m" * 32,
 }
 
 
@@ -49,6 +50,8 @@ def test_production_starts_with_real_settings():
         ("OAUTH_ISSUER", "http://localhost:5001"),
         ("RECAPTCHA_VERIFY_URL", "http://partner.example/siteverify"),
         ("SECRET_KEY_FALLBACKS", ["dev-only-secret-key-not-for-production"]),
+        ("METRICS_TOKEN", ""),
+        ("METRICS_TOKEN", "short"),
     ],
 )
 def test_production_refuses_development_settings_and_names_them(setting, value):

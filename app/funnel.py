@@ -1,0 +1,266 @@
+"""The marketing funnel: each step of a checkout, and each way out, counted per campaign.
+
+A customer's steps (`STEPS`) and exits (`EXITS`) are counted per day (UTC) under the
+campaign that brought them: the first touch's `utm_campaign`, `utm_source` and
+`utm_medium` (a link without `utm_source` that came from another site is that site, by
+`referral`, as analytics tools count it; `(none)` where nothing says). Nothing personal
+is counted: no customer, basket or address, only the campaign and the step.
+
+Storage: one Redis hash per day (`Keys.funnel(day)`), a field per campaign and step, with
+a TTL (`FUNNEL_TTL_DAYS`), so every worker and instance counts into one place. A day holds
+at most `FUNNEL_MAX_FIELDS` fields: campaign names come from links anyone can write, so
+beyond that a new campaign counts as `(other)` instead of growing the hash.
+
+No round trip of its own where the request writes anyway: a request's counts wait in a
+tally (`count`) and go out in the same pipeline as its next write, the basket's save or
+the session's (`ride`); what is left when the request ends goes in one pipeline then
+(`flush`). A count that rode with a basket save which lost its compare-and-set is taken
+back the same way (`count(..., -1)`), so each basket's steps are counted once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import redis
+from flask import Flask, current_app, g, has_request_context, session
+
+from .storage import get_keys, get_redis
+
+if TYPE_CHECKING:
+    from .baskets import Basket
+    from .errors import CheckoutError
+
+log = logging.getLogger(__name__)
+
+STEPS = ("opened", "started", "signed_in", "changed", "reviewed", "confirmed")
+EXITS = ("locked", "not_found", "expired", "bot_check_failed", "upstream_error", "shed")
+EVENTS = STEPS + EXITS
+NONE = "(none)"
+OTHER = "(other)"
+_MAX_TEXT = 100
+_SEP = "\t"  # tracking values never hold one: control characters are stripped on capture
+_TALLY = "checkout.funnel"
+_TOUCH = "checkout.funnel_touch"
+_EXTENSION = "checkout.funnel"
+# The exit each problem is, by code.
+_EXIT_BY_CODE = {
+    "subscription_locked": "locked",
+    "subscription_not_found": "not_found",
+    "basket_not_found": "expired",
+    "recaptcha_failed": "bot_check_failed",
+    "upstream_error": "upstream_error",
+    "service_unavailable": "upstream_error",
+    "server_busy": "shed",
+}
+
+# KEYS[1]: the day's hash. ARGV: TTL seconds, most fields, then (field, fallback, n)…
+# A field not yet in a full hash counts under its fallback, the `(other)` campaign.
+_COUNT = """
+local key, most = KEYS[1], tonumber(ARGV[2])
+for i = 3, #ARGV, 3 do
+  local field = ARGV[i]
+  if redis.call('HEXISTS', key, field) == 0 and redis.call('HLEN', key) >= most then
+    field = ARGV[i + 1]
+  end
+  redis.call('HINCRBY', key, field, ARGV[i + 2])
+end
+redis.call('EXPIRE', key, ARGV[1])
+return 1
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Touch:
+    """The campaign a customer came from."""
+
+    campaign: str = NONE
+    source: str = NONE
+    medium: str = NONE
+
+    @classmethod
+    def of(cls, tracking: Mapping[str, str] | None, referrer: str | None) -> Touch:
+        tracking = tracking or {}
+        host = (urlsplit(referrer).hostname or "") if referrer else ""
+        source = tracking.get("utm_source") or host
+        medium = tracking.get("utm_medium") or ("referral" if host and source == host else "")
+        return cls(_text(tracking.get("utm_campaign")), _text(source), _text(medium))
+
+    @classmethod
+    def of_basket(cls, basket: Basket) -> Touch:
+        return cls.of(basket.tracking, basket.referrer)
+
+    def field(self, event: str) -> str:
+        return _SEP.join((self.campaign, self.source, self.medium, event))
+
+
+_OTHER = Touch(OTHER, OTHER, OTHER)
+
+
+def _text(value: str | None) -> str:
+    value = (value or "").strip()[:_MAX_TEXT]
+    return value or NONE
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One campaign's counts over a range of days."""
+
+    touch: Touch
+    counts: Mapping[str, int]
+
+    def __getitem__(self, event: str) -> int:
+        return int(self.counts.get(event, 0))
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    start: date
+    end: date
+    rows: list[Row]
+    daily: list[tuple[date, Counter[str]]]
+
+    def total(self, event: str) -> int:
+        return sum(row[event] for row in self.rows)
+
+    def totals(self) -> dict[str, int]:
+        return {event: self.total(event) for event in EVENTS}
+
+    def per_day(self, event: str) -> list[tuple[date, int]]:
+        return [(day, counts[event]) for day, counts in self.daily]
+
+
+class FunnelStore:
+    def __init__(self, client: Any, ttl_days: int, max_fields: int) -> None:
+        self.client = client
+        self.ttl = int(ttl_days) * 86400
+        self.max_fields = int(max_fields)
+
+    def queue(self, pipe: Any, key: str, counts: Mapping[tuple[Touch, str], int]) -> None:
+        """Queue `counts` on `pipe` as one command: EVAL with the script's text, because a
+        registered script on a pipeline makes redis-py ask the server whether it knows it
+        first (a round trip of its own), and a cluster's pipeline has no `eval` method
+        (it sends the command by its key's slot all the same)."""
+        args: list[Any] = [self.ttl, self.max_fields]
+        for (touch, event), n in counts.items():
+            if n:
+                args += [touch.field(event), _OTHER.field(event), n]
+        if len(args) > 2:
+            pipe.execute_command("EVAL", _COUNT, 1, key, *args)
+
+    def report(self, days: list[date]) -> Report:
+        """Each campaign's counts summed over `days` (the most confirmations first), and
+        each day's counts, all campaigns together: one pipelined read."""
+        keys = get_keys()
+        pipe = self.client.pipeline(transaction=False)
+        for day in days:
+            pipe.hgetall(keys.funnel(day.isoformat()))
+        totals: dict[Touch, Counter[str]] = {}
+        daily: list[tuple[date, Counter[str]]] = []
+        for day, stored in zip(days, pipe.execute(), strict=True):
+            that_day: Counter[str] = Counter()
+            for raw_field, raw_count in stored.items():
+                parts = raw_field.decode("utf-8", "replace").split(_SEP)
+                if len(parts) != 4 or parts[3] not in EVENTS:
+                    continue
+                touch, event = Touch(*parts[:3]), parts[3]
+                totals.setdefault(touch, Counter())[event] += int(raw_count)
+                that_day[event] += int(raw_count)
+            daily.append((day, that_day))
+        rows = [Row(touch, dict(counts)) for touch, counts in totals.items()]
+        rows.sort(key=lambda row: (-row["confirmed"], -row["started"], row.touch.campaign))
+        return Report(days[0], days[-1], rows, daily)
+
+
+def init_app(app: Flask) -> None:
+    from .storage import EXTENSION
+
+    app.extensions[_EXTENSION] = FunnelStore(
+        app.extensions[EXTENSION], app.config["FUNNEL_TTL_DAYS"], app.config["FUNNEL_MAX_FIELDS"]
+    )
+
+    @app.teardown_request
+    def _flush(_: BaseException | None) -> None:
+        flush()
+
+
+def store() -> FunnelStore:
+    found: FunnelStore = current_app.extensions[_EXTENSION]
+    return found
+
+
+def today() -> date:
+    return datetime.now(UTC).date()
+
+
+def days_between(start: date, end: date) -> list[date]:
+    return [start + timedelta(days=n) for n in range((end - start).days + 1)]
+
+
+# -- the request's tally -------------------------------------------------------------------
+
+
+def set_touch(touch: Touch) -> None:
+    """The campaign this request's events count under (a basket's first touch)."""
+    if has_request_context():
+        setattr(g, _TOUCH, touch)
+
+
+def current_touch() -> Touch:
+    """The request's campaign: its basket's, else the browser's first touch, else none."""
+    found = g.get(_TOUCH)
+    if isinstance(found, Touch):
+        return found
+    first = session.get("first_touch") if session is not None else None
+    if isinstance(first, dict):
+        return Touch.of(first.get("tracking"), first.get("referrer"))
+    return Touch()
+
+
+def count(event: str, touch: Touch | None = None, n: int = 1) -> None:
+    """Count `event` for this request (`n` = -1 takes one back); it goes out with the
+    request's next write, or when the request ends."""
+    if not has_request_context():
+        return
+    if event not in EVENTS:
+        raise ValueError(f"not a funnel event: {event}")
+    tally: Counter[tuple[Touch, str]] = g.setdefault(_TALLY, Counter())
+    tally[(touch or current_touch(), event)] += n
+
+
+def exit_for(error: CheckoutError) -> None:
+    """Count the exit a problem answer is, if it is one."""
+    event = _EXIT_BY_CODE.get(error.code)
+    if event is not None:
+        count(event)
+
+
+def ride(pipe: Any) -> None:
+    """Queue the request's waiting counts on `pipe`, a pipeline about to be sent."""
+    if not has_request_context():
+        return
+    tally: Counter[tuple[Touch, str]] | None = g.pop(_TALLY, None)
+    if tally:
+        store().queue(pipe, get_keys().funnel(today().isoformat()), tally)
+
+
+def flush() -> None:
+    """Send what is still waiting, in one pipeline; a failure is logged, never raised."""
+    if not any(g.get(_TALLY, {}).values()):
+        g.pop(_TALLY, None)
+        return
+    try:
+        pipe = get_redis().pipeline(transaction=False)
+        ride(pipe)
+        pipe.execute()
+    except redis.RedisError as exc:
+        from .metrics import count_redis_error
+
+        log.warning("funnel counts lost: %s", type(exc).__name__)
+        count_redis_error(exc)
