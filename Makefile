@@ -11,7 +11,7 @@ CHROMIUM := /usr/bin/chromium
 # Parallel test workers; the e2e and integration suites each start their own stack per worker.
 WORKERS ?= 2
 
-.PHONY: run test test-unit test-integration test-cluster test-e2e test-lowest lint install browser bench bench-layers bench-ablate bench-compare bench-count clean
+.PHONY: run test test-unit test-integration test-cluster test-failover test-e2e test-lowest lint install browser bench bench-layers bench-ablate bench-compare bench-count clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +34,7 @@ lint: $(STAMP)
 ## parallel (unit, integration, browser), then the API on a Redis Cluster.
 test: browser
 	@$(MAKE) --no-print-directory lint
-	$(PY) -m pytest -n $(WORKERS) --dist loadfile
+	$(PY) -m pytest -n $(WORKERS) --dist loadfile -m "not failover"
 	$(MAKE) --no-print-directory test-cluster
 
 test-unit: $(STAMP)
@@ -42,6 +42,12 @@ test-unit: $(STAMP)
 
 test-integration: $(STAMP)
 	$(PY) -m pytest -m integration -n $(WORKERS) --dist loadfile
+
+## Redis nodes killed under load: a Sentinel primary, then a Cluster master (about two
+## minutes); prints each failover's window and counts (test-results/failover-*.json).
+test-failover: $(STAMP)
+	$(PY) -m pytest -m failover tests/failover
+	@cat test-results/failover-*.json
 
 ## The API's integration tests against a three-master Redis Cluster started for the run.
 test-cluster: $(STAMP)

@@ -46,6 +46,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if test_config:
         app.config.from_mapping(test_config)
     config.normalise(app.config)
+    config.check_redis(app.config)
     config.check_production(app.config)
     _configure_logging(app)
 

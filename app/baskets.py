@@ -172,11 +172,26 @@ def _stored(raw: bytes | None) -> Basket | None:
 
 
 class BasketStore:
-    def __init__(self, client: Any, keys: Keys, ttl_seconds: int) -> None:
+    def __init__(
+        self,
+        client: Any,
+        keys: Keys,
+        ttl_seconds: int,
+        *,
+        min_replicas: int = 0,
+        replica_timeout_ms: int = 100,
+        on_unreplicated: Callable[[], object] = lambda: None,
+    ) -> None:
         self.client = client
         self.keys = keys
         self.ttl = int(ttl_seconds)
         self._cas = client.register_script(_CAS)
+        # A write is answered once this many replicas have it (WAIT), or after the timeout
+        # without them: then the answer still says what the primary holds, and
+        # `on_unreplicated` counts it.
+        self.min_replicas = int(min_replicas)
+        self.replica_timeout_ms = int(replica_timeout_ms)
+        self.on_unreplicated = on_unreplicated
 
     def get(self, basket_id: str) -> Basket | None:
         return _stored(self.client.get(self.keys.basket(basket_id)))
@@ -201,16 +216,26 @@ class BasketStore:
         )
         key = self.keys.basket(basket.basket_id)
         args = [str(basket.version), written.to_json(), self.ttl]
-        if along is None:
+        if along is None and not self.min_replicas:
             result = self._cas(keys=[key], args=args)
         else:
             pipe = self.client.pipeline(transaction=False)
             # EVAL with the text, not the registered script (see funnel.FunnelStore.queue).
             pipe.execute_command("EVAL", _CAS, 1, key, *args)
-            along(pipe)
+            if along is not None:
+                along(pipe)
+            if self.min_replicas:  # on the same connection: waits for the write above
+                pipe.execute_command("WAIT", self.min_replicas, self.replica_timeout_ms)
             result, *others = pipe.execute(raise_on_error=False)
             if isinstance(result, Exception):
                 raise result
+            if self.min_replicas:
+                acknowledged = others.pop()
+                if result == 1 and not (
+                    isinstance(acknowledged, int) and acknowledged >= self.min_replicas
+                ):
+                    log.warning("basket written, replicas acknowledged %r", acknowledged)
+                    self.on_unreplicated()
             for failed in (reply for reply in others if isinstance(reply, Exception)):
                 log.warning("a command sent along a basket save failed: %s", type(failed).__name__)
         return written if result == 1 else None

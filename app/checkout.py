@@ -40,12 +40,14 @@ from .errors import (
     BasketNotFound,
     CheckoutInProgress,
     InvalidRequest,
+    OrderNotRecorded,
     PriceChanged,
     SubscriptionLocked,
     SubscriptionNotFound,
     UpstreamError,
 )
 from .models import Offer, Order, Quote, Subscription, is_id
+from .storage import FAILURES
 
 _SAVE_ATTEMPTS = 8
 _WAIT_STEP = 0.05
@@ -328,7 +330,10 @@ class Checkout:
                 # Nothing was accepted that a retry with the same changes would not find again.
                 self._reopen(basket)
                 raise
-            return self._settle(basket, partial(_completed, order=order), "confirmed")
+            try:
+                return self._settle(basket, partial(_completed, order=order), "confirmed")
+            except FAILURES as exc:  # ordered, not recorded: a retry finds the same order
+                raise OrderNotRecorded() from exc
 
     def _reopen(self, basket: Basket) -> Basket:
         return self._settle(basket, _reopened)

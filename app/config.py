@@ -28,6 +28,16 @@ class Defaults:
     REDIS_CLUSTER = False
     REDIS_KEY_PREFIX = "checkout"
     REDIS_SOCKET_TIMEOUT = 1.0
+    # Sentinel: "host:port" of each sentinel (comma separated); the master's name; the
+    # sentinels' password. REDIS_PASSWORD is the data nodes' (any topology).
+    REDIS_SENTINELS: list[str] = []
+    REDIS_SENTINEL_SERVICE = "checkout"
+    REDIS_SENTINEL_PASSWORD = ""
+    REDIS_PASSWORD = ""
+    # A basket write is answered once this many replicas have it too (WAIT), or after
+    # REDIS_MIN_REPLICAS_TIMEOUT_MS without them (logged and counted, the answer unchanged).
+    REDIS_MIN_REPLICAS = 0
+    REDIS_MIN_REPLICAS_TIMEOUT_MS = 100
     # Connections per process (per node on a cluster); 0: two per request in flight.
     REDIS_MAX_CONNECTIONS = 0
 
@@ -122,7 +132,7 @@ _DEV_SECRETS = {
 
 def normalise(config: dict[str, Any]) -> None:
     """Accept the forms an operator naturally writes in an environment variable."""
-    for key in ("SECRET_KEY_FALLBACKS", "RECAPTCHA_HOSTNAMES"):
+    for key in ("SECRET_KEY_FALLBACKS", "RECAPTCHA_HOSTNAMES", "REDIS_SENTINELS"):
         config[key] = _listed(config.get(key) or [])
     for key in ("SUBSCRIPTION_API_URL", "OAUTH_ISSUER"):
         config[key] = str(config[key]).rstrip("/")
@@ -139,6 +149,16 @@ def secret_keys(config: dict[str, Any]) -> list[str]:
     """The keys itsdangerous checks signatures with: the fallbacks, then the current key,
     which it signs with (it takes the last as the newest)."""
     return [*config["SECRET_KEY_FALLBACKS"], str(config["SECRET_KEY"])]
+
+
+def check_redis(config: dict[str, Any]) -> None:
+    """Settings that contradict each other, in any environment."""
+    if config["REDIS_SENTINELS"] and config["REDIS_CLUSTER"]:
+        raise ConfigError("CHECKOUT_REDIS_SENTINELS and CHECKOUT_REDIS_CLUSTER: choose one")
+    if int(config["REDIS_MIN_REPLICAS"]) > 0 and config["REDIS_CLUSTER"]:
+        # WAIT counts the replicas of the connection's own node, which a cluster's
+        # pipeline does not let a keyless command choose.
+        raise ConfigError("CHECKOUT_REDIS_MIN_REPLICAS is for a single server or Sentinel")
 
 
 def check_production(config: dict[str, Any]) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import redis
 from flask import (
     Flask,
     Response,
@@ -22,6 +21,8 @@ from flask import (
 )
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
+
+from .storage import UNAVAILABLE
 
 if TYPE_CHECKING:
     from .baskets import Basket
@@ -175,6 +176,18 @@ class ServiceUnavailable(CheckoutError):
     retry_after = 5
 
 
+class OrderNotRecorded(ServiceUnavailable):
+    """The backend accepted the order, then the basket could not be marked completed
+    (Redis failing over): saying "nothing was changed" would be untrue."""
+
+    code, title = "order_not_recorded", "Order placed, not yet recorded"
+    detail = (
+        "The order was placed, but the checkout could not record it yet. Retry shortly: "
+        "the retry finds the same order, never a second one."
+    )
+    retry_after = 2
+
+
 class ServerBusy(CheckoutError):
     """More requests in flight than the worker serves at once (app/overload.py)."""
 
@@ -228,6 +241,7 @@ _PAGES = {
     "recaptcha_failed": "bot_check",
     "form_expired": "form_expired",
     "server_busy": "busy",
+    "order_not_recorded": "order_not_recorded",
 }
 _PAGES_BY_STATUS = {
     401: "signed_out",
@@ -308,14 +322,15 @@ def register_error_handlers(app: Flask) -> None:
     def http_error(exc: HTTPException) -> Response | tuple[str, int]:
         return _respond(_HTTPProblem(exc))
 
-    @app.errorhandler(redis.exceptions.ConnectionError)
-    @app.errorhandler(redis.exceptions.TimeoutError)
     def redis_down(exc: Exception) -> Response | tuple[str, int]:
         from .metrics import count_redis_error
 
         app.logger.warning("redis unavailable: %s", type(exc).__name__)
         count_redis_error(exc)
         return _respond(ServiceUnavailable())
+
+    for failure in UNAVAILABLE:  # a failover or an outage: 503, retry shortly
+        app.register_error_handler(failure, redis_down)
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response | tuple[str, int]:

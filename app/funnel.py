@@ -28,10 +28,9 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import redis
 from flask import Flask, current_app, g, has_request_context, session
 
-from .storage import get_keys, get_redis
+from .storage import FAILURES, get_keys, get_redis
 
 if TYPE_CHECKING:
     from .baskets import Basket
@@ -259,7 +258,7 @@ def flush() -> None:
         pipe = get_redis().pipeline(transaction=False)
         ride(pipe)
         pipe.execute()
-    except redis.RedisError as exc:
+    except FAILURES as exc:
         from .metrics import count_redis_error
 
         log.warning("funnel counts lost: %s", type(exc).__name__)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 
-import redis
 from flask import Blueprint, Response, jsonify
 
 from .metrics import count_redis_error
 from .services import checkout
-from .storage import get_keys, get_redis
+from .storage import FAILURES, get_keys, get_redis
 
 bp = Blueprint("health", __name__)
 _PROBE_TTL = 30
@@ -36,7 +35,7 @@ def ready() -> Response:
 def _redis() -> dict[str, object]:
     try:
         get_redis().set(get_keys().readiness(str(os.getpid())), 1, ex=_PROBE_TTL)
-    except redis.RedisError as exc:
+    except FAILURES as exc:
         count_redis_error(exc)
         return {"ready": False, "error": type(exc).__name__}
     return {"ready": True}

@@ -96,6 +96,11 @@ class Metrics:
         self.redis_errors = Counter(
             "checkout_redis_errors", "Redis commands that failed", ["error"], **kw
         )
+        self.unreplicated = Counter(
+            "checkout_redis_unreplicated_writes",
+            "Basket writes answered before CHECKOUT_REDIS_MIN_REPLICAS replicas had them",
+            **kw,
+        )
         self.recaptcha = Counter(
             "checkout_recaptcha_outcomes", "reCAPTCHA checks by outcome", ["outcome"], **kw
         )

@@ -34,7 +34,14 @@ def init_app(app: Flask) -> None:
         ),
         pool_size=int(config["THREADS"]),  # one connection per request at most
     )
-    store = BasketStore(client, keys, config["BASKET_TTL_SECONDS"])
+    store = BasketStore(
+        client,
+        keys,
+        config["BASKET_TTL_SECONDS"],
+        min_replicas=config["REDIS_MIN_REPLICAS"],
+        replica_timeout_ms=config["REDIS_MIN_REPLICAS_TIMEOUT_MS"],
+        on_unreplicated=app.extensions[metrics.EXTENSION].unreplicated.inc,
+    )
     app.extensions["checkout.checkout"] = Checkout(store, backend, config)
     app.extensions["checkout.recaptcha"] = RecaptchaVerifier(config, client, keys)
     app.extensions["checkout.limiter"] = RateLimiter(

@@ -14,7 +14,6 @@ import logging
 import secrets
 from typing import Any
 
-import redis
 from flask import Flask, Request, Response, g, session
 from flask.json.tag import TaggedJSONSerializer
 from flask.sessions import SessionInterface, SessionMixin
@@ -24,7 +23,7 @@ from werkzeug.datastructures import CallbackDict
 from . import funnel, metrics
 from .config import secret_keys
 from .errors import ServiceUnavailable
-from .storage import get_keys, get_redis
+from .storage import FAILURES, get_keys, get_redis
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +117,7 @@ class RedisSessionInterface(SessionInterface):
             try:
                 # Reading renews the idle TTL: a session ends after SESSION_TTL_SECONDS idle.
                 stored = get_redis().getex(get_keys().signin(sid), ex=ttl)
-            except redis.RedisError as exc:
+            except FAILURES as exc:
                 log.warning("session store unavailable: %s", type(exc).__name__)
                 metrics.count_redis_error(exc)
                 g.session_unavailable = True
@@ -139,7 +138,7 @@ class RedisSessionInterface(SessionInterface):
             return
         try:
             self._save(app, session, response)
-        except redis.RedisError as exc:
+        except FAILURES as exc:
             # The page has been rendered already; the customer sees the next request fail.
             log.warning("session not saved: %s", type(exc).__name__)
             metrics.count_redis_error(exc)

@@ -16,6 +16,9 @@ from flask import Flask, current_app
 from redis.backoff import ExponentialBackoff
 from redis.cluster import RedisCluster
 from redis.retry import Retry
+from redis.sentinel import Sentinel
+
+from .config import ConfigError
 
 EXTENSION = "checkout.redis"
 KEYS = "checkout.keys"
@@ -47,32 +50,76 @@ class Keys:
 
 
 def connect(config: dict[str, Any]) -> Any:
-    """A client for a single server or a cluster; it connects on first use.
+    """A client for a single server, a Sentinel-watched master or a cluster; it connects on
+    first use.
 
     Its pool is bounded and waits: a thread that finds every connection in use waits for
     one (up to the socket timeout) instead of opening another or failing. The bound fits
     the worker's concurrency: each request in flight and its fan-out task (app/fanout.py)
     hold at most one connection each, and a request beyond MAX_IN_FLIGHT is answered
-    before it touches Redis (app/overload.py). On a cluster the bound is per node.
+    before it touches Redis (app/overload.py). On a cluster the bound is per node. Through
+    Sentinel the pool is redis-py's `SentinelConnectionPool`, which has no waiting form:
+    it opens what the in-flight bound lets through.
     """
     timeout = config["REDIS_SOCKET_TIMEOUT"]
     options: dict[str, Any] = {
         "socket_timeout": timeout,
         "socket_connect_timeout": timeout,
         "retry": Retry(ExponentialBackoff(cap=0.2, base=0.02), 2),
-        "max_connections": pool_size(config),
     }
+    if config.get("REDIS_PASSWORD"):
+        options["password"] = config["REDIS_PASSWORD"]
+    sentinels = config.get("REDIS_SENTINELS") or []
+    if sentinels:
+        # master_for: every new connection asks the sentinels where the master is now, so
+        # a promoted replica is found without a restart; all commands go to the master.
+        watched = Sentinel(
+            [_host_port(address) for address in sentinels],
+            sentinel_kwargs={
+                "socket_timeout": timeout,
+                "socket_connect_timeout": timeout,
+                "password": config.get("REDIS_SENTINEL_PASSWORD") or None,
+            },
+            **options,
+        )
+        return watched.master_for(
+            config.get("REDIS_SENTINEL_SERVICE") or "checkout", health_check_interval=30
+        )
+    options["max_connections"] = pool_size(config)
     # The pool's `timeout` is the longest a thread waits for a free connection.
     if config["REDIS_CLUSTER"]:
         # Bound to the class: RedisCluster before redis-py 6 drops a `timeout` it is given.
-        pool_class = functools.partial(redis.BlockingConnectionPool, timeout=timeout)
-        return RedisCluster.from_url(
-            config["REDIS_URL"], connection_pool_class=pool_class, **options
-        )
+        waiting = functools.partial(redis.BlockingConnectionPool, timeout=timeout)
+        return RedisCluster.from_url(config["REDIS_URL"], connection_pool_class=waiting, **options)
     pool = redis.BlockingConnectionPool.from_url(
         config["REDIS_URL"], timeout=timeout, health_check_interval=30, **options
     )
     return redis.Redis(connection_pool=pool)
+
+
+def _host_port(address: str) -> tuple[str, int]:
+    host, _, port = address.strip().rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"CHECKOUT_REDIS_SENTINELS: a sentinel is host:port, not {address!r}")
+    return host.strip("[]"), int(port)
+
+
+# What a failover or an outage looks like from here: answered 503, "retry shortly". A
+# demoted primary refuses writes (READONLY); a cluster with a slot's master gone answers
+# CLUSTERDOWN or TRYAGAIN, or redis-py cannot find a node for the slot.
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.ReadOnlyError,
+    redis.exceptions.ClusterError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.RedisClusterException,
+)
+# Every failure of a Redis command, the cluster client's own included.
+FAILURES: tuple[type[Exception], ...] = (
+    redis.exceptions.RedisError,
+    redis.exceptions.RedisClusterException,
+)
 
 
 def pool_size(config: dict[str, Any]) -> int:

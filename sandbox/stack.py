@@ -96,14 +96,19 @@ class EmbeddedRedis:
 
 
 class EmbeddedCluster:
-    """A Redis Cluster of three masters on loopback, slots split evenly, no replicas."""
+    """A Redis Cluster of three masters on loopback, slots split evenly, and `replicas`
+    replicas per master (none by default)."""
 
     SLOTS = 16384
 
-    def __init__(self, masters: int = 3) -> None:
+    def __init__(self, masters: int = 3, replicas: int = 0) -> None:
         cluster_args = ["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"]
         self.nodes = [
             EmbeddedRedis(free_cluster_port(), extra_args=cluster_args) for _ in range(masters)
+        ]
+        self.replicas = [
+            EmbeddedRedis(free_cluster_port(), extra_args=cluster_args)
+            for _ in range(masters * replicas)
         ]
 
     @property
@@ -138,13 +143,46 @@ class EmbeddedCluster:
             ),
             "the Redis Cluster",
         )
+        for index, replica in enumerate(self.replicas):
+            replica.start()
+            master = clients[index % len(clients)]
+            master_id = _text(master.execute_command("CLUSTER MYID"))
+            client = redis.Redis(port=replica.port)
+            client.execute_command("CLUSTER MEET", "127.0.0.1", self.nodes[0].port)
+            _wait_for(  # it knows its master, by gossip
+                lambda client=client, master_id=master_id: any(
+                    node["node_id"] == master_id
+                    for node in client.execute_command("CLUSTER NODES").values()
+                ),
+                "a replica to learn of its master",
+            )
+            client.execute_command("CLUSTER REPLICATE", master_id)
+            client.close()
+        _wait_for(
+            lambda: all(
+                len(client.execute_command("CLUSTER NODES")) == len(self.nodes) + len(self.replicas)
+                for client in clients
+            ),
+            "the Redis Cluster's replicas",
+        )
+        for replica in self.replicas:
+            client = redis.Redis(port=replica.port, decode_responses=True)
+            _wait_for(
+                lambda client=client: client.info("replication").get("master_link_status") == "up",
+                "a replica to copy its master",
+            )
+            client.close()
         for client in clients:
             client.close()
         return self
 
     def stop(self) -> None:
-        for node in self.nodes:
+        for node in (*self.replicas, *self.nodes):
             node.stop()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 class Service:

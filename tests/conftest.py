@@ -42,10 +42,11 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Each suite is marked by its folder: tests/unit, tests/integration, tests/e2e."""
+    """Each suite is marked by its folder: tests/unit, tests/integration, tests/e2e,
+    tests/failover."""
     for item in items:
         suite = item.path.parent.name
-        if suite in ("unit", "integration", "e2e"):
+        if suite in ("unit", "integration", "e2e", "failover"):
             item.add_marker(suite)
 
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import redis
 import requests
 
 from sandbox.stack import Service, app_service, free_port
@@ -309,3 +310,28 @@ def test_a_full_day_counts_new_campaigns_as_other_and_every_day_expires(app_env:
     finally:
         client.delete(key)
         client.close()
+
+
+def test_readiness_says_not_ready_while_redis_refuses_writes_and_ready_once_it_takes_them(
+    app_env: dict[str, str],
+):
+    """A primary demoted by a failover turns read-only: this instance must leave the pool."""
+    from sandbox.stack import EmbeddedRedis
+
+    node = EmbeddedRedis().start()
+    env = {**app_env, "CHECKOUT_REDIS_URL": node.url, "CHECKOUT_REDIS_CLUSTER": "false"}
+    app = app_service(free_port(), env).start(quiet=True)
+    client = redis.Redis(port=node.port)
+    try:
+        assert requests.get(f"{app.url}/readyz", timeout=10).status_code == 200
+        client.execute_command("REPLICAOF", "127.0.0.1", str(free_port()))  # nobody there
+        refused = requests.get(f"{app.url}/readyz", timeout=10)
+        assert refused.status_code == 503
+        assert refused.json()["checks"]["redis"] == {"ready": False, "error": "ReadOnlyError"}
+        assert refused.json()["checks"]["backend"]["ready"] is True
+        client.execute_command("REPLICAOF", "NO", "ONE")
+        assert requests.get(f"{app.url}/readyz", timeout=10).status_code == 200
+    finally:
+        client.close()
+        app.stop()
+        node.stop()

@@ -127,3 +127,36 @@ def test_a_landing_cookie_from_another_secret_or_salt_is_no_basket(app):
         cookie = signer.sign("basket-id").decode()
         with app.test_request_context(headers={"Cookie": f"landing_state={cookie}"}):
             assert landing.read_basket_id() == expected
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ({"REDIS_SENTINELS": "127.0.0.1:26379", "REDIS_CLUSTER": True}, "CHECKOUT_REDIS_SENTINELS"),
+        ({"REDIS_MIN_REPLICAS": 1, "REDIS_CLUSTER": True}, "CHECKOUT_REDIS_MIN_REPLICAS"),
+    ],
+)
+def test_redis_settings_that_contradict_each_other_are_refused(settings, named):
+    with pytest.raises(ConfigError, match=named):
+        create_app(settings)
+
+
+def test_sentinels_are_listed_as_host_port_and_the_client_asks_them_for_the_master():
+    from redis.sentinel import SentinelConnectionPool
+
+    app = create_app({"REDIS_SENTINELS": "10.0.0.1:26379, [::1]:26380"})
+    assert app.config["REDIS_SENTINELS"] == ["10.0.0.1:26379", "[::1]:26380"]
+    client = app.extensions["checkout.redis"]
+    pool = client.connection_pool
+    assert isinstance(pool, SentinelConnectionPool)
+    assert pool.service_name == "checkout"
+    addresses = [
+        (c.connection_pool.connection_kwargs["host"], c.connection_pool.connection_kwargs["port"])
+        for c in pool.sentinel_manager.sentinels
+    ]
+    assert addresses == [("10.0.0.1", 26379), ("::1", 26380)]
+
+
+def test_a_sentinel_without_a_port_is_refused():
+    with pytest.raises(ConfigError, match="host:port"):
+        create_app({"REDIS_SENTINELS": "10.0.0.1"})
