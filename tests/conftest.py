@@ -44,9 +44,10 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Each suite is marked by its folder: tests/unit, tests/integration, tests/e2e,
     tests/failover."""
+    suites = ("unit", "integration", "e2e", "failover")
     for item in items:
-        suite = item.path.parent.name
-        if suite in ("unit", "integration", "e2e", "failover"):
+        suite = next((part for part in item.path.parts if part in suites), None)
+        if suite is not None:
             item.add_marker(suite)
 
 

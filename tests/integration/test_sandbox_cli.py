@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -50,13 +51,18 @@ def test_serve_announces_its_url_and_issuer(served: str) -> None:
     assert config["jwks_uri"] == f"{served}/oauth/jwks"
 
 
-def test_token_command_signs_with_the_servers_key(served: str, env: dict[str, str]) -> None:
+def _cli_token(served: str, env: dict[str, str], customer: str) -> Any:
+    """`python -m sandbox token <customer>`, verified with the served keys."""
     result = subprocess.run(
-        [sys.executable, "-m", "sandbox", "token", "alice", "--issuer", served],
+        [sys.executable, "-m", "sandbox", "token", customer, "--issuer", served],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=30, check=True,
     )  # fmt: skip
     keys = KeySet.import_key_set(requests.get(f"{served}/oauth/jwks", timeout=5).json())
-    token = jwt.decode(result.stdout.strip(), keys, algorithms=["RS256"])
+    return jwt.decode(result.stdout.strip(), keys, algorithms=["RS256"])
+
+
+def test_token_command_signs_with_the_servers_key(served: str, env: dict[str, str]) -> None:
+    token = _cli_token(served, env, "alice")
     assert (token.claims["sub"], token.claims["iss"]) == ("alice", served)
     jwt.JWTClaimsRegistry(aud={"essential": True, "value": "checkout-api"}).validate(token.claims)
     subscription = requests.get(
@@ -68,13 +74,8 @@ def test_token_command_signs_with_the_servers_key(served: str, env: dict[str, st
 
 
 def test_token_command_gives_the_operator_her_roles(served: str, env: dict[str, str]) -> None:
-    """olivia's token carries her `roles`, like the token endpoint's; she owns no subscription."""
-    result = subprocess.run(
-        [sys.executable, "-m", "sandbox", "token", "olivia", "--issuer", served],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=30, check=True,
-    )  # fmt: skip
-    keys = KeySet.import_key_set(requests.get(f"{served}/oauth/jwks", timeout=5).json())
-    token = jwt.decode(result.stdout.strip(), keys, algorithms=["RS256"])
+    """olivia's token carries her `roles`, like the token endpoint's."""
+    token = _cli_token(served, env, "olivia")
     assert (token.claims["sub"], token.claims["roles"]) == ("olivia", ["checkout-operator"])
     config = requests.get(f"{served}/.well-known/openid-configuration", timeout=5).json()
     assert "roles" in config["claims_supported"]

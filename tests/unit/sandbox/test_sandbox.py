@@ -7,7 +7,6 @@ idempotency, dropped connections) run the sandbox in a thread on a free loopback
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
 import re
@@ -37,32 +36,13 @@ from sandbox.data import first_of_next_month
 from sandbox.keys import load_signing_key
 from sandbox.state import EXTENSION_KEY as STATE_EXTENSION
 from sandbox.state import SandboxState
+from tests.unit.sandbox.oauth_flow import CALLBACK, CLIENT, Pkce, authorize_params
 
 pytestmark = pytest.mark.unit
 
 BACKEND = {"Authorization": "Bearer sandbox-backend-token"}
-CLIENT = ("checkout-dev", "checkout-dev-secret")
-CALLBACK = "http://127.0.0.1:5000/auth/callback"
 NEXT_MONTH = first_of_next_month().isoformat()
 ALICE_LIKE = ["OFFER-SPORTS", "OFFER-KIDS", "OFFER-CINEMA"]
-
-
-@pytest.fixture(scope="module")
-def key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # One RSA key per module: generating one for every test would be slow.
-    path = tmp_path_factory.mktemp("sandbox") / "signing-key.json"
-    load_signing_key(path)
-    return path
-
-
-@pytest.fixture
-def app(key_file: Path) -> Flask:
-    return create_app(Settings(signing_key_file=key_file))
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
 
 
 @pytest.fixture
@@ -913,28 +893,6 @@ def test_discovery_document(client: FlaskClient) -> None:
         "client_secret_basic",
         "client_secret_post",
     ]
-
-
-class Pkce:
-    def __init__(self) -> None:
-        self.verifier = secrets.token_urlsafe(48)
-        digest = hashlib.sha256(self.verifier.encode()).digest()
-        self.challenge = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-
-
-def authorize_params(pkce: Pkce, **overrides: str) -> dict[str, str]:
-    params = {
-        "response_type": "code",
-        "client_id": CLIENT[0],
-        "redirect_uri": CALLBACK,
-        "scope": "openid profile",
-        "state": "state-123",
-        "nonce": secrets.token_hex(8),
-        "code_challenge": pkce.challenge,
-        "code_challenge_method": "S256",
-    }
-    params.update(overrides)
-    return params
 
 
 def sign_in(client: FlaskClient, params: dict[str, str], customer: str = "alice") -> Any:

@@ -1,18 +1,15 @@
 """The sandbox's demo operator, olivia: a `roles` claim in her tokens, no subscription.
 
-In process, through the sandbox app's test client, as tests/unit/test_sandbox.py does.
+In process, through the sandbox app's test client, as tests/unit/sandbox/test_sandbox.py does.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import re
-import secrets
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from flask import Flask
@@ -20,20 +17,17 @@ from flask.testing import FlaskClient
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from sandbox import Settings, create_app
 from sandbox.__main__ import main as cli_main
 from sandbox.data import CUSTOMERS, demo_subscriptions
-from sandbox.keys import load_signing_key
 from sandbox.oauth import SandboxClient, SandboxOpenIDCode, _access_token
 from sandbox.settings import get_settings
 from sandbox.state import EXTENSION_KEY as STATE_EXTENSION
 from sandbox.state import SandboxState
+from tests.unit.sandbox.oauth_flow import Pkce, authorize_params, code_flow, token_request
 
 pytestmark = pytest.mark.unit
 
 BACKEND = {"Authorization": "Bearer sandbox-backend-token"}
-CLIENT = ("checkout-dev", "checkout-dev-secret")
-CALLBACK = "http://127.0.0.1:5000/auth/callback"
 ROLES = ["checkout-operator"]
 #: the customers and their subscriptions before olivia came: they must not change
 CUSTOMER_SUBSCRIPTIONS = {
@@ -44,25 +38,6 @@ CUSTOMER_SUBSCRIPTIONS = {
     "erin": "SUB-5005",
     **{f"load-{n:02d}": f"SUB-L{n:02d}" for n in range(1, 33)},
 }
-
-
-@pytest.fixture(scope="module")
-def key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # One RSA key per module: generating one for every test would be slow.
-    path = tmp_path_factory.mktemp("sandbox") / "signing-key.json"
-    load_signing_key(path)
-    return path
-
-
-@pytest.fixture
-def app(key_file: Path) -> Flask:
-    """The sandbox, not the checkout that tests/unit/conftest.py makes."""
-    return create_app(Settings(signing_key_file=key_file))
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
 
 
 def decode(client: FlaskClient, token: str) -> Any:
@@ -211,18 +186,7 @@ def test_generate_user_info_and_access_token_carry_olivia_role(app: Flask) -> No
 
 def test_code_flow_for_olivia_carries_her_role_everywhere(client: FlaskClient) -> None:
     """ID token, access token, userinfo and a refreshed access token alike."""
-    pkce = Pkce()
-    params = authorize_params(pkce)
-    signed_in = client.post("/oauth/authorize", data={**params, "customer": "olivia"})
-    assert signed_in.status_code == 302, signed_in.get_data(as_text=True)
-    code = parse_qs(urlsplit(signed_in.headers["Location"]).query)["code"][0]
-    tokens = token_request(
-        client,
-        grant_type="authorization_code",
-        code=code,
-        redirect_uri=CALLBACK,
-        code_verifier=pkce.verifier,
-    )
+    tokens, params = code_flow(client, "olivia")
 
     identity = decode(client, tokens["id_token"]).claims
     assert (identity["sub"], identity["name"], identity["roles"]) == (
@@ -245,49 +209,10 @@ def test_code_flow_for_olivia_carries_her_role_everywhere(client: FlaskClient) -
 
 
 def test_code_flow_for_a_customer_carries_no_roles(client: FlaskClient) -> None:
-    pkce = Pkce()
-    signed_in = client.post(
-        "/oauth/authorize", data={**authorize_params(pkce), "customer": "carol"}
-    )
-    code = parse_qs(urlsplit(signed_in.headers["Location"]).query)["code"][0]
-    tokens = token_request(
-        client,
-        grant_type="authorization_code",
-        code=code,
-        redirect_uri=CALLBACK,
-        code_verifier=pkce.verifier,
-    )
+    tokens, _ = code_flow(client, "carol")
     assert "roles" not in decode(client, tokens["id_token"]).claims
     assert "roles" not in decode(client, tokens["access_token"]).claims
     userinfo = client.get(
         "/oauth/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}
     )
     assert userinfo.get_json() == {"sub": "carol", "name": "Carol Example"}
-
-
-class Pkce:
-    def __init__(self) -> None:
-        self.verifier = secrets.token_urlsafe(48)
-        digest = hashlib.sha256(self.verifier.encode()).digest()
-        self.challenge = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-
-
-def authorize_params(pkce: Pkce) -> dict[str, str]:
-    return {
-        "response_type": "code",
-        "client_id": CLIENT[0],
-        "redirect_uri": CALLBACK,
-        "scope": "openid profile",
-        "state": "state-123",
-        "nonce": secrets.token_hex(8),
-        "code_challenge": pkce.challenge,
-        "code_challenge_method": "S256",
-    }
-
-
-def token_request(client: FlaskClient, **form: str) -> dict[str, Any]:
-    """The token endpoint's answer, with the client's basic credentials."""
-    basic = base64.b64encode(":".join(CLIENT).encode()).decode()
-    response = client.post("/oauth/token", data=form, headers={"Authorization": f"Basic {basic}"})
-    assert response.status_code == 200, response.get_data(as_text=True)
-    return dict(response.get_json())

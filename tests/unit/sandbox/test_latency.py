@@ -12,11 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 
 from sandbox import Settings, create_app
-from sandbox.keys import load_signing_key
 from sandbox.latency import (
     CAP,
     MEDIAN_MS,
@@ -31,23 +29,6 @@ pytestmark = pytest.mark.unit
 
 BACKEND = {"Authorization": "Bearer sandbox-backend-token"}
 SITEVERIFY = "/recaptcha/api/siteverify"
-
-
-@pytest.fixture(scope="module")
-def key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("sandbox-latency") / "signing-key.json"
-    load_signing_key(path)
-    return path
-
-
-@pytest.fixture
-def app(key_file: Path) -> Flask:
-    return create_app(Settings(signing_key_file=key_file))
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
 
 
 def verify(client: FlaskClient) -> None:
