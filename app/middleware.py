@@ -30,6 +30,7 @@ _API_CSP = "default-src 'none'; frame-ancestors 'none'"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
 _ENV_REQUEST_ID = "checkout.request_id"
 _ENV_NONCE = "checkout.csp_nonce"
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def client_ip() -> str | None:
@@ -139,7 +140,9 @@ class Envelope:
             measured = self.extensions.get(METRICS)
             if measured is not None:
                 route = environ.get(ROUTE, UNMATCHED)
-                measured.requests.labels(route, environ.get("REQUEST_METHOD", ""), code).inc()
+                method = environ.get("REQUEST_METHOD", "")
+                method = method if method in _METHODS else "other"  # a label set we bound
+                measured.requests.labels(route, method, code).inc()
                 measured.request_seconds.labels(route).observe(elapsed)
             if access_log.isEnabledFor(logging.INFO):
                 record = {

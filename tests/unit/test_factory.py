@@ -160,3 +160,13 @@ def test_sentinels_are_listed_as_host_port_and_the_client_asks_them_for_the_mast
 def test_a_sentinel_without_a_port_is_refused():
     with pytest.raises(ConfigError, match="host:port"):
         create_app({"REDIS_SENTINELS": "10.0.0.1"})
+
+
+def test_metrics_label_requests_by_route_template_and_a_bounded_set_of_methods(client):
+    client.get("/no-such-page/12345")
+    client.open("/healthz", method="BREW")
+    scraped = client.get("/metrics").get_data(as_text=True)
+    assert "12345" not in scraped
+    assert 'method="GET",route="(unmatched)",status="404"' in scraped
+    assert 'method="other",route="(unmatched)",status="405"' in scraped
+    assert "BREW" not in scraped
