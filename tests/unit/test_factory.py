@@ -170,3 +170,22 @@ def test_metrics_label_requests_by_route_template_and_a_bounded_set_of_methods(c
     assert 'method="GET",route="(unmatched)",status="404"' in scraped
     assert 'method="other",route="(unmatched)",status="405"' in scraped
     assert "BREW" not in scraped
+
+
+def test_an_order_placed_but_not_recorded_is_not_called_nothing_changed(app):
+    """A failover between the backend's yes and the basket's record: the answer says so."""
+    from app.errors import OrderNotRecorded
+
+    def placed_not_recorded():
+        raise OrderNotRecorded()
+
+    app.add_url_rule("/review-test", view_func=placed_not_recorded)
+    app.add_url_rule("/api/v1/review-test", "api_review_test", view_func=placed_not_recorded)
+    client = app.test_client()
+    page = client.get("/review-test")
+    assert (page.status_code, page.headers["Retry-After"]) == (503, "2")
+    text = page.get_data(as_text=True)
+    assert "We placed your order" in text and "nothing was changed" not in text
+    problem = client.get("/api/v1/review-test")
+    assert problem.status_code == 503 and problem.json["code"] == "order_not_recorded"
+    assert "never a second one" in problem.json["detail"]
