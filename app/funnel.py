@@ -213,10 +213,12 @@ def set_touch(touch: Touch) -> None:
 
 def current_touch() -> Touch:
     """The request's campaign: its basket's, else the browser's first touch, else none."""
+    from .sessions import FIRST_TOUCH  # sessions sends these counts: import late
+
     found = g.get(_TOUCH)
     if isinstance(found, Touch):
         return found
-    first = session.get("first_touch") if session is not None else None
+    first = session.get(FIRST_TOUCH)
     if isinstance(first, dict):
         return Touch.of(first.get("tracking"), first.get("referrer"))
     return Touch()
