@@ -71,6 +71,9 @@ class Basket:
     quote_expires_at: float | None = None
     # A change has been saved once: the funnel counts a basket's first change only.
     changed: bool = False
+    # The nonce of the completion that claimed it (COMPLETING): tells that completion its
+    # own claim from another's when redis-py had to send the claim again.
+    claim: str | None = None
 
     @property
     def completed(self) -> bool:
@@ -118,6 +121,7 @@ class Basket:
             "quoteId": self.quote_id,
             "quoteExpiresAt": self.quote_expires_at,
             "changed": self.changed,
+            "claim": self.claim,
         }
 
     @classmethod
@@ -156,6 +160,7 @@ class Basket:
             quote_id=d.get("quoteId"),
             quote_expires_at=d.get("quoteExpiresAt"),
             changed=d.get("changed", False),
+            claim=d.get("claim"),
         )
 
 

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -102,8 +103,11 @@ class Checkout:
             tracking=dict(tracking or {}),
         )
         before_save()
-        saved = self._save(basket, "started")
-        assert saved is not None, "a fresh basket id cannot already exist"
+        # Nobody else can hold a fresh 256-bit id: a basket already there is this very
+        # write, sent again by redis-py after a connection failed under it (a failover).
+        saved = self._save(basket, "started") or self.store.get(basket.basket_id)
+        if saved is None or saved.customer_id != customer_id:
+            raise CheckoutInProgress("the basket could not be saved; retry")
         metrics.count_basket_created()
         return saved
 
@@ -289,9 +293,14 @@ class Checkout:
                 raise InvalidRequest("the basket has no changes to confirm")
             if expected_version is not None and basket.version != expected_version:
                 raise BasketChanged(etag=etag(basket))
+            claim = secrets.token_hex(8)
             claimed = self.store.save(
-                replace(basket, status=COMPLETING, completing_since=time.time())
+                replace(basket, status=COMPLETING, completing_since=time.time(), claim=claim)
             )
+            if claimed is None:  # lost the race, or won it and redis-py sent the write again
+                current = self.store.get(basket.basket_id)
+                if current is not None and current.status == COMPLETING and current.claim == claim:
+                    claimed = current
             if claimed is not None:
                 return self._submit(claimed)
 
@@ -422,6 +431,7 @@ def _completed(basket: Basket, order: Order) -> Basket:
         basket,
         status=COMPLETED,
         completing_since=None,
+        claim=None,
         order=order,
         new_price=order.new_price,
         effective_date=order.effective_date,
@@ -429,7 +439,7 @@ def _completed(basket: Basket, order: Order) -> Basket:
 
 
 def _reopened(basket: Basket) -> Basket:
-    return replace(basket, status=OPEN, completing_since=None)
+    return replace(basket, status=OPEN, completing_since=None, claim=None)
 
 
 def _same_choices(one: Basket, other: Basket) -> bool:

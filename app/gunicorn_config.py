@@ -29,6 +29,8 @@ if worker_class == "gevent":
 
     monkey.patch_all()
 
+from gunicorn.config import KNOWN_SETTINGS as _KNOWN  # noqa: E402
+
 from app.config import Defaults as _Defaults  # noqa: E402
 
 bind = os.environ.get("CHECKOUT_BIND", "127.0.0.1:5000")
@@ -47,6 +49,12 @@ max_requests_jitter = 2000
 # Our own one-line JSON access log (app/middleware.py) carries the request id.
 accesslog = None
 errorlog = "-"
+# gunicorn 25+ opens a control socket at one path per user (~/.gunicorn/gunicorn.ctl):
+# two instances on one host would take it from each other. Off unless a path is given.
+if os.environ.get("CHECKOUT_CONTROL_SOCKET"):
+    control_socket = os.environ["CHECKOUT_CONTROL_SOCKET"]
+elif any(setting.name == "control_socket_disable" for setting in _KNOWN):
+    control_socket_disable = True
 
 
 _made = [""]  # the metrics directory on_starting made, if it made one

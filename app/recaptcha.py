@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,15 +42,27 @@ def _failed(outcome: str, reason: str) -> RecaptchaFailed:
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """A token's single-use claim, queued on a batch; `check` judges it once the batch ran."""
+    """A token's single-use claim, queued on a batch; `check` judges it once the batch ran.
+
+    The claim's value is a nonce of its own. redis-py sends a command again when the
+    connection failed after it was sent (a failover), and the second SET NX then meets the
+    first one's write: the nonce tells our own claim from another request's replay.
+    """
 
     missing: bool
+    key: str = ""
+    nonce: str = ""
+    client: Any = None
 
     def check(self, batch: Batch) -> None:
         if self.missing:
             raise _failed("missing", "reCAPTCHA token missing")
-        if not batch.reply(_CLAIM):
+        if not batch.reply(_CLAIM) and not self._ours():
             raise _failed("replayed", "reCAPTCHA token already used")
+
+    def _ours(self) -> bool:
+        held = self.client.get(self.key)  # one more round trip, only for a refused claim
+        return held is not None and held.decode() == self.nonce
 
 
 class RecaptchaVerifier:
@@ -102,8 +115,9 @@ class RecaptchaVerifier:
         if not token or len(token) > MAX_TOKEN_LENGTH:
             return Claim(missing=True)
         digest = hashlib.sha256(token.encode()).hexdigest()
-        batch.set(_CLAIM, self.keys.recaptcha(digest), 1, nx=True, ex=USED_TOKEN_TTL)
-        return Claim(missing=False)
+        key, nonce = self.keys.recaptcha(digest), secrets.token_hex(8)
+        batch.set(_CLAIM, key, nonce, nx=True, ex=USED_TOKEN_TTL)
+        return Claim(missing=False, key=key, nonce=nonce, client=self.client)
 
     def _judge(self, result: dict[str, Any]) -> None:
         if result.get("success") is not True:

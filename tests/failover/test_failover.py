@@ -130,7 +130,10 @@ def _under_load(
 def _served(app_env: dict[str, str]) -> Iterator[Service]:
     """The checkout as in production: gunicorn, app/gunicorn_config.py, two workers."""
     service = gunicorn_service("app", "wsgi:app", free_port(), app_env, "/healthz", workers=2)
-    service.start(quiet=True)
+    RESULTS.mkdir(exist_ok=True)
+    log = RESULTS / "failover-app.log"  # gunicorn's own lines: a failed start says why here
+    log.unlink(missing_ok=True)
+    service.start(log_path=log)
     try:
         yield service
     finally:

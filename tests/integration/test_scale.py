@@ -152,3 +152,32 @@ def test_the_baskets_compare_and_set_script_runs_again_after_the_server_lost_it(
     assert second is not None and second.version == 2
     assert store.save(first) is None  # a stale version loses, whichever way the script ran
     assert 0 < redis_client.ttl(keys.basket(first.basket_id)) <= 600
+
+
+def test_a_claim_sent_again_after_a_lost_reply_is_still_its_own(redis_client):
+    """redis-py sends a command again when the connection failed after sending it (a
+    failover): the second SET NX meets the first's write, which must not read as a replay."""
+    from app.config import Defaults
+    from app.errors import RecaptchaFailed
+    from app.recaptcha import _CLAIM, RecaptchaVerifier
+
+    config = {name: getattr(Defaults, name) for name in dir(Defaults) if name.isupper()}
+    keys = Keys(f"test-scale-{uuid.uuid4().hex[:8]}")
+    verifier = RecaptchaVerifier(config, redis_client, keys)
+    token = f"pass-{uuid.uuid4().hex}"
+
+    first = Batch(redis_client)
+    claim = verifier.queue_claim(first, token)
+    first.execute()
+    claim.check(first)
+
+    again = Batch(redis_client)  # the very same command, as redis-py's retry sends it
+    again.set(_CLAIM, claim.key, claim.nonce, nx=True, ex=600)
+    again.execute()
+    claim.check(again)
+
+    replay = Batch(redis_client)  # another request with the same token
+    other = verifier.queue_claim(replay, token)
+    replay.execute()
+    with pytest.raises(RecaptchaFailed, match="already used"):
+        other.check(replay)
