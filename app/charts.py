@@ -81,7 +81,7 @@ def funnel_chart(chart_id: str, title: str, steps: Sequence[tuple[str, int]]) ->
         value = _count(count)
         spoken = f"{label} {value}"
         if previous is not None:
-            share = _percent(count, previous)
+            share = percent(count, previous)
             value = f"{value} · {share}"
             if previous:
                 spoken = f"{spoken} ({share} of {previous_label})"
@@ -276,7 +276,8 @@ def _count(count: int) -> str:
     return f"{count:,}"
 
 
-def _percent(count: int, previous: int) -> str:
+def percent(count: int, previous: int) -> str:
+    """`count` as a share of `previous`: "67 %", "<1 %", or "–" when `previous` is 0."""
     if previous == 0:
         return "–"
     # Rounded half up, in whole numbers, with no float in between.

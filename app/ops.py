@@ -156,7 +156,7 @@ def conversion(counts: Mapping[str, int], step: str) -> str:
     (the API has no sign-in or review step): "67 %", or "–" when there is none."""
     before = next((counts.get(s, 0) for s in reversed(STEPS[: STEPS.index(step)])
                    if counts.get(s, 0)), 0)  # fmt: skip
-    return f"{round(100 * counts.get(step, 0) / before)} %" if before else "–"
+    return charts.percent(counts.get(step, 0), before)  # rounded as the chart rounds it
 
 
 def _cell(text: str) -> str:
