@@ -30,7 +30,7 @@ import hmac
 import os
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from flask import (
@@ -148,6 +148,11 @@ class Metrics:
         finally:
             self.upstream_seconds.labels(service).observe(time.perf_counter() - started)
             self.upstream_calls.labels(service, outcome["outcome"] or "ok").inc()
+
+
+def upstream_call(service: str) -> AbstractContextManager[dict[str, str]]:
+    """`Metrics.upstream` for this app, or nothing to count into outside one."""
+    return metrics().upstream(service) if has_app_context() else nullcontext({"outcome": ""})
 
 
 def status_class(status: int) -> str:

@@ -33,8 +33,9 @@ from flask import (
 from joserfc.errors import JoseError
 from werkzeug.wrappers import Response
 
-from . import funnel, landing, metrics
+from . import funnel, landing
 from .errors import SignInRequired, Unauthorized, UpstreamError
+from .metrics import upstream_call
 from .services import tokens
 from .sessions import RedisSession, first_touch_link
 
@@ -66,11 +67,6 @@ def init_app(app: Flask) -> None:
         },
     )
     app.register_blueprint(bp)
-
-
-def _identity() -> Any:
-    """A call to the identity provider, timed and counted in the metrics."""
-    return metrics.metrics().upstream("identity")
 
 
 def _client() -> Any:
@@ -156,7 +152,7 @@ def _refresh(auth: dict[str, Any]) -> dict[str, Any] | None:
         session.pop(AUTH, None)
         return None
     try:
-        with _identity():
+        with upstream_call("identity"):
             token = _client().fetch_access_token(
                 grant_type="refresh_token", refresh_token=refresh_token
             )
@@ -185,7 +181,7 @@ def begin() -> Response:
     default = safe_next(session.get(_NEXT), url_for("journey.basket"))
     session[_NEXT] = safe_next(request.args.get("next"), default)
     try:
-        with _identity():  # the discovery document, the first time
+        with upstream_call("identity"):  # the discovery document, the first time
             redirected = _client().authorize_redirect(url_for("signin.callback", _external=True))
         return cast(Response, redirected)
     except requests.RequestException as exc:
@@ -197,7 +193,9 @@ def begin() -> Response:
 def callback() -> Response:
     client = _client()
     try:
-        with _identity():  # the token endpoint, and the provider's keys when not cached
+        with upstream_call(
+            "identity"
+        ):  # the token endpoint, and the provider's keys when not cached
             token = client.authorize_access_token()
     except requests.RequestException as exc:
         log.warning("identity provider unavailable: %s", type(exc).__name__)
@@ -243,7 +241,7 @@ def _roles(claims: Any) -> list[str]:
 
 def _userinfo(client: Any, token: dict[str, Any]) -> dict[str, Any]:
     try:
-        with _identity():
+        with upstream_call("identity"):
             found = client.userinfo(token=token)
     except requests.RequestException as exc:
         log.warning("userinfo unavailable: %s", type(exc).__name__)

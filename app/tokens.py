@@ -10,18 +10,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 import requests
-from flask import has_app_context
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from .errors import Unauthorized, UpstreamError
-from .metrics import metrics, status_class
+from .metrics import status_class, upstream_call
 
 log = logging.getLogger(__name__)
 
@@ -117,16 +115,11 @@ class TokenValidator:
             raise UpstreamError() from exc
 
     def _get_json(self, url: str) -> Any:
-        with _identity() as outcome:
+        with upstream_call("identity") as outcome:
             response = self.session.get(url, timeout=(1.0, 3.0))
             outcome["outcome"] = status_class(response.status_code)
         response.raise_for_status()
         return response.json()
-
-
-def _identity() -> Any:
-    """Timed and counted in the metrics, when an app is there to count it."""
-    return metrics().upstream("identity") if has_app_context() else nullcontext({})
 
 
 def _has_kid(keys: KeySet, kid: str) -> bool:

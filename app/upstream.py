@@ -31,18 +31,16 @@ it forks), so no worker shares another's connections. The policy, and why:
 from __future__ import annotations
 
 import json as jsonlib
-from contextlib import nullcontext
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 
 import requests
 import urllib3
-from flask import has_app_context
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from . import deadline
-from .metrics import metrics, status_class
+from .metrics import status_class, upstream_call
 
 MAX_ANSWER_BYTES = 1 << 20
 BACKOFF_SECONDS = 0.1  # before retry n: nothing, then 0.2 s, 0.4 s, … (urllib3's formula)
@@ -133,7 +131,7 @@ class Upstream:
             timeout = deadline.timeouts(*self.timeout)
         except deadline.DeadlinePassed:
             raise Unreachable("DeadlinePassed") from None
-        with _observed(self.service) as outcome:
+        with upstream_call(self.service) as outcome:
             try:
                 response = self._session.request(
                     method,
@@ -152,11 +150,6 @@ class Upstream:
                 if isinstance(exc, Unreachable):
                     raise
                 raise Unreachable(_reason(exc)) from None
-
-
-def _observed(service: str) -> Any:
-    """The call timed and counted in the metrics, when an app is there to count it."""
-    return metrics().upstream(service) if has_app_context() else nullcontext({})
 
 
 def _read(response: requests.Response) -> bytes:
