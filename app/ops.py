@@ -18,10 +18,10 @@ from flask import Blueprint, Flask, current_app, render_template, request
 from werkzeug.wrappers import Response
 
 from . import charts, funnel
-from .errors import Forbidden, InvalidRequest, SignInRequired, Unauthorized
+from .errors import CheckoutError, Forbidden, InvalidRequest, SignInRequired, Unauthorized
 from .funnel import EXITS, STEPS, Report
 from .services import tokens
-from .signin import customer_or_none, roles
+from .signin import customer_or_none, roles, roles_of
 
 bp = Blueprint("ops", __name__, url_prefix="/ops")
 
@@ -72,33 +72,21 @@ def _report(start: date, end: date) -> Report:
     return funnel.store().report(funnel.days_between(start, end))
 
 
-def _operator_signed_in() -> None:
-    """The page's check: signed in (else to sign-in and back), and as an operator."""
+def _operator_signed_in(otherwise: CheckoutError) -> None:
+    """A browser session of an operator: `otherwise` when nobody is signed in."""
     if customer_or_none() is None:
-        raise SignInRequired("operators sign in")
-    if current_app.config["OPERATOR_ROLE"] not in roles():
-        raise Forbidden("signed in without the operator role")
+        raise otherwise
+    _operator(roles(), "signed in without the operator role")
 
 
-def _operator_bearer_or_session() -> None:
-    """The CSV's check: an operator's access token, else an operator's browser session."""
-    header = request.headers.get("Authorization")
-    if header:
-        claims = tokens().validate(header).claims
-        found = claims.get("roles")
-        held = found if isinstance(found, list) else [found]
-        if current_app.config["OPERATOR_ROLE"] not in held:
-            raise Forbidden("the token does not carry the operator role")
-        return
-    if customer_or_none() is None:
-        raise Unauthorized("an operator's Bearer token is needed")
-    if current_app.config["OPERATOR_ROLE"] not in roles():
-        raise Forbidden("signed in without the operator role")
+def _operator(held: list[str], reason: str) -> None:
+    if current_app.config["OPERATOR_ROLE"] not in held:
+        raise Forbidden(reason)
 
 
 @bp.get("/funnel")
 def funnel_page() -> tuple[str, int]:
-    _operator_signed_in()
+    _operator_signed_in(SignInRequired("operators sign in"))  # a GET: to sign in and back
     error = None
     try:
         start, end = _range()
@@ -131,7 +119,13 @@ def funnel_page() -> tuple[str, int]:
 
 @bp.get("/funnel.csv")
 def funnel_csv() -> Response:
-    _operator_bearer_or_session()
+    """An operator's access token (`Authorization: Bearer`), else an operator's session."""
+    header = request.headers.get("Authorization")
+    if header:
+        claims = tokens().validate(header).claims
+        _operator(roles_of(claims), "the token does not carry the operator role")
+    else:
+        _operator_signed_in(Unauthorized("an operator's Bearer token is needed"))
     start, end = _range()
     report = _report(start, end)
     out = io.StringIO()

@@ -208,9 +208,12 @@ def callback() -> Response:
     if userinfo.get("sub") != access.subject:
         raise Unauthorized("the ID token and the access token name different customers")
     next_path = safe_next(session.pop(_NEXT, None), url_for("journey.basket"))
-    roles = _roles(userinfo)
-    if not roles and next_path.startswith("/ops/"):
-        roles = _roles(_userinfo(client, token))  # a provider that keeps roles out of the ID token
+    operator_at_work = next_path.startswith("/ops/")
+    roles = roles_of(userinfo)
+    if not roles and operator_at_work:
+        roles = roles_of(
+            _userinfo(client, token)
+        )  # a provider that keeps roles out of the ID token
     if isinstance(session, RedisSession):
         session.rotate()  # a session id planted before sign-in is useless after it
     session[AUTH] = {
@@ -221,7 +224,7 @@ def callback() -> Response:
         "name": display_name(userinfo),
         "roles": roles,
     }
-    if not next_path.startswith("/ops/"):  # an operator at work is not a customer's step
+    if not operator_at_work:  # an operator at work is not a customer's step
         funnel.count("signed_in")  # goes out with the session's write
     return redirect(next_path, 303)
 
@@ -229,8 +232,9 @@ def callback() -> Response:
 _MAX_ROLES = 20
 
 
-def _roles(claims: Any) -> list[str]:
-    """The `roles` claim as a list of strings (a provider may send one string)."""
+def roles_of(claims: Any) -> list[str]:
+    """The `roles` claim of an ID token, userinfo or access token, as a list of strings
+    (a provider may send one string)."""
     value = claims.get("roles") if isinstance(claims, dict) else None
     if isinstance(value, str):
         value = [value]
@@ -254,9 +258,7 @@ def _userinfo(client: Any, token: dict[str, Any]) -> dict[str, Any]:
 
 def roles() -> list[str]:
     """The signed-in person's roles, as the provider named them at sign-in."""
-    auth = session.get(AUTH)
-    found = auth.get("roles") if isinstance(auth, dict) else None
-    return [role for role in found if isinstance(role, str)] if isinstance(found, list) else []
+    return roles_of(session.get(AUTH))
 
 
 @bp.post("/signout")
