@@ -30,7 +30,8 @@ from urllib.parse import urlsplit
 
 from flask import Flask, current_app, g, has_request_context, session
 
-from .storage import FAILURES, get_keys, get_redis
+from . import storage
+from .storage import FAILURES, Keys, get_redis
 
 if TYPE_CHECKING:
     from .baskets import Basket
@@ -136,12 +137,13 @@ class Report:
 
 
 class FunnelStore:
-    def __init__(self, client: Any, ttl_days: int, max_fields: int) -> None:
+    def __init__(self, client: Any, keys: Keys, ttl_days: int, max_fields: int) -> None:
         self.client = client
+        self.keys = keys
         self.ttl = int(ttl_days) * 86400
         self.max_fields = int(max_fields)
 
-    def queue(self, pipe: Any, key: str, counts: Mapping[tuple[Touch, str], int]) -> None:
+    def queue(self, pipe: Any, day: date, counts: Mapping[tuple[Touch, str], int]) -> None:
         """Queue `counts` on `pipe` as one command: EVAL with the script's text, because a
         registered script on a pipeline makes redis-py ask the server whether it knows it
         first (a round trip of its own), and a cluster's pipeline has no `eval` method
@@ -151,15 +153,14 @@ class FunnelStore:
             if n:
                 args += [touch.field(event), _OTHER.field(event), n]
         if len(args) > 2:
-            pipe.execute_command("EVAL", _COUNT, 1, key, *args)
+            pipe.execute_command("EVAL", _COUNT, 1, self.keys.funnel(day.isoformat()), *args)
 
     def report(self, days: list[date]) -> Report:
         """Each campaign's counts summed over `days` (the most confirmations first), and
         each day's counts, all campaigns together: one pipelined read."""
-        keys = get_keys()
         pipe = self.client.pipeline(transaction=False)
         for day in days:
-            pipe.hgetall(keys.funnel(day.isoformat()))
+            pipe.hgetall(self.keys.funnel(day.isoformat()))
         totals: dict[Touch, Counter[str]] = {}
         daily: list[tuple[date, Counter[str]]] = []
         for day, stored in zip(days, pipe.execute(), strict=True):
@@ -178,10 +179,11 @@ class FunnelStore:
 
 
 def init_app(app: Flask) -> None:
-    from .storage import EXTENSION
-
     app.extensions[_EXTENSION] = FunnelStore(
-        app.extensions[EXTENSION], app.config["FUNNEL_TTL_DAYS"], app.config["FUNNEL_MAX_FIELDS"]
+        app.extensions[storage.EXTENSION],
+        app.extensions[storage.KEYS],
+        app.config["FUNNEL_TTL_DAYS"],
+        app.config["FUNNEL_MAX_FIELDS"],
     )
 
     @app.teardown_request
@@ -248,7 +250,7 @@ def ride(pipe: Any) -> None:
         return
     tally: Counter[tuple[Touch, str]] | None = g.pop(_TALLY, None)
     if tally:
-        store().queue(pipe, get_keys().funnel(today().isoformat()), tally)
+        store().queue(pipe, today(), tally)
 
 
 def flush() -> None:

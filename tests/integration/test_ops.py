@@ -8,6 +8,7 @@ import io
 import re
 import uuid
 from collections.abc import Iterator
+from datetime import date
 from typing import Any
 
 import pytest
@@ -293,12 +294,13 @@ def test_a_full_day_counts_new_campaigns_as_other_and_every_day_expires(app_env:
             "REDIS_SOCKET_TIMEOUT": 2,
         }
     )
-    key = Keys(f"test-funnel-{uuid.uuid4().hex[:8]}").funnel("2026-12-02")
-    store = FunnelStore(client, ttl_days=90, max_fields=2)
+    keys, day = Keys(f"test-funnel-{uuid.uuid4().hex[:8]}"), date(2026, 12, 2)
+    key = keys.funnel(day.isoformat())
+    store = FunnelStore(client, keys, ttl_days=90, max_fields=2)
     try:
         pipe = client.pipeline(transaction=False)
-        store.queue(pipe, key, {(Touch("a"), "started"): 1, (Touch("b"), "started"): 1})
-        store.queue(pipe, key, {(Touch("c"), "started"): 1, (Touch("a"), "started"): 2})
+        store.queue(pipe, day, {(Touch("a"), "started"): 1, (Touch("b"), "started"): 1})
+        store.queue(pipe, day, {(Touch("c"), "started"): 1, (Touch("a"), "started"): 2})
         pipe.execute()
         stored = {f.decode(): int(n) for f, n in client.hgetall(key).items()}
         assert stored == {
