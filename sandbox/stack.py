@@ -84,7 +84,7 @@ class EmbeddedRedis:
         ]  # fmt: skip
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
         try:
-            _wait_for(lambda: _redis_ping(self.port), f"redis-server on port {self.port}")
+            wait_for(lambda: _redis_ping(self.port), f"redis-server on port {self.port}")
         except BaseException:
             self.stop()
             raise
@@ -135,7 +135,7 @@ class EmbeddedCluster:
             client.execute_command("CLUSTER ADDSLOTS", *range(index * share, last))
         for client in clients[1:]:
             client.execute_command("CLUSTER MEET", "127.0.0.1", self.nodes[0].port)
-        _wait_for(
+        wait_for(
             lambda: all(
                 client.execute_command("CLUSTER INFO")["cluster_state"] == "ok"
                 and len(client.execute_command("CLUSTER NODES")) == len(clients)
@@ -149,7 +149,7 @@ class EmbeddedCluster:
             master_id = _text(master.execute_command("CLUSTER MYID"))
             client = redis.Redis(port=replica.port)
             client.execute_command("CLUSTER MEET", "127.0.0.1", self.nodes[0].port)
-            _wait_for(  # it knows its master, by gossip
+            wait_for(  # it knows its master, by gossip
                 lambda client=client, master_id=master_id: any(
                     node["node_id"] == master_id
                     for node in client.execute_command("CLUSTER NODES").values()
@@ -158,7 +158,7 @@ class EmbeddedCluster:
             )
             client.execute_command("CLUSTER REPLICATE", master_id)
             client.close()
-        _wait_for(
+        wait_for(
             lambda: all(
                 len(client.execute_command("CLUSTER NODES")) == len(self.nodes) + len(self.replicas)
                 for client in clients
@@ -167,7 +167,7 @@ class EmbeddedCluster:
         )
         for replica in self.replicas:
             client = redis.Redis(port=replica.port, decode_responses=True)
-            _wait_for(
+            wait_for(
                 lambda client=client: client.info("replication").get("master_link_status") == "up",
                 "a replica to copy its master",
             )
@@ -225,7 +225,7 @@ class Service:
         if log_path is not None:
             output.close()
         try:
-            _wait_for(lambda: self._healthy(), f"{self.name} on {self.url}", self.process)
+            wait_for(lambda: self._healthy(), f"{self.name} on {self.url}", self.process)
         except BaseException:
             self.stop()
             raise
@@ -306,7 +306,8 @@ def _redis_ping(port: int) -> bool:
         return False
 
 
-def _wait_for(check: object, what: str, process: subprocess.Popen[bytes] | None = None) -> None:
+def wait_for(check: object, what: str, process: subprocess.Popen[bytes] | None = None) -> None:
+    """Until `check()` is true, for up to 30 s; sooner an error if `process` exits."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:

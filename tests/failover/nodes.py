@@ -6,12 +6,11 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import redis
 
-from sandbox.stack import EmbeddedRedis, free_port, redis_server_binary
+from sandbox.stack import EmbeddedRedis, free_port, redis_server_binary, wait_for
 
 SERVICE = "checkout"
 
@@ -44,7 +43,7 @@ class SentinelSet:
     def _start(self) -> SentinelSet:
         self.primary.start()
         self.replica.start()
-        _wait_for(lambda: _role(self.replica.port) == "slave", "the replica to follow")
+        wait_for(lambda: _role(self.replica.port) == "slave", "the replica to follow")
         for port in self.sentinel_ports:
             config = self.dir / f"sentinel-{port}.conf"
             config.write_text(
@@ -57,7 +56,7 @@ class SentinelSet:
             command = [redis_server_binary(), str(config), "--sentinel", "--loglevel", "warning"]
             self.sentinels.append(subprocess.Popen(command, stdout=subprocess.DEVNULL))
         # Ready once every sentinel knows the replica and the other two sentinels.
-        _wait_for(self._sentinels_agree, "the sentinels to find each other", seconds=30)
+        wait_for(self._sentinels_agree, "the sentinels to find each other")
         return self
 
     def _sentinels_agree(self) -> bool:
@@ -110,12 +109,3 @@ def _role(port: int) -> str | None:
         return role
     except redis.RedisError:
         return None
-
-
-def _wait_for(check: object, what: str, seconds: float = 15) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if callable(check) and check():
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"timed out waiting for {what}")
