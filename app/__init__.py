@@ -1,4 +1,14 @@
-"""Partner Subscription Checkout: the app factory."""
+"""Partner Subscription Checkout: the app factory.
+
+Where a request goes, and which folder to open (docs/architecture.md has the whole map):
+
+    checkout/   the rules, the basket and its refusals: plain Python
+    adapters/   Redis, the subscription backend, reCAPTCHA, tokens: the outside world
+    web/        what every request gets: ids, headers, session, CSRF, one answer per refusal
+    pages/      the customer's journey, and signing in
+    api/        the partners' JSON API and its OpenAPI description
+    ops/        metrics, the marketing funnel, the ops pages, health: observing the rest
+"""
 
 from __future__ import annotations
 
@@ -8,25 +18,7 @@ from typing import Any
 
 from flask import Flask
 
-from . import (
-    api,
-    config,
-    deadline,
-    errors,
-    fanout,
-    funnel,
-    health,
-    landing,
-    metrics,
-    middleware,
-    ops,
-    overload,
-    services,
-    sessions,
-    signin,
-    views,
-)
-from .extensions import csrf
+from . import adapters, api, config, ops, pages, web
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,39 +32,18 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
     )
-    app.config.from_object(config.Defaults)
-    app.config.from_pyfile("config.py", silent=True)
-    app.config.from_prefixed_env("CHECKOUT")
-    if test_config:
-        app.config.from_mapping(test_config)
-    config.normalise(app.config)
-    config.check_redis(app.config)
-    config.check_production(app.config)
-    _configure_logging(app)
-
-    middleware.init_app(app)
-    metrics.init_app(app)  # before the in-flight bound: a request turned away is counted
-    overload.init_app(app)
-    deadline.init_app(app)
-    services.init_app(app)
-    funnel.init_app(app)
-    fanout.init_app(app)
-    landing.init_app(app)
-    sessions.init_app(app)
-    csrf.init_app(app)
-    app.register_blueprint(api.bp)
-    app.register_blueprint(health.bp)
-    csrf.exempt(api.bp)  # Bearer tokens, not cookies, authenticate the JSON API
-    csrf.exempt(health.bp)
-    csrf.exempt(metrics.bp)
-    ops.init_app(app)
-    signin.init_app(app)
-    views.init_app(app)
-    errors.register_error_handlers(app)
+    config.load(app.config, test_config)
+    _configure_logging()
+    # Each layer is built on the ones before it; the order of the hooks each installs is
+    # the order a request meets them.
+    web.init_app(app, adapters.build(app.config))  # the outside world, then every request's
+    api.init_app(app)  # the partners' three operations
+    pages.init_app(app)  # the customer's journey and sign-in
+    ops.init_app(app)  # metrics, funnel, ops pages, health: listening to all of the above
     return app
 
 
-def _configure_logging(app: Flask) -> None:
+def _configure_logging() -> None:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("checkout.access").setLevel(logging.INFO)

@@ -1,7 +1,10 @@
-"""Configuration defaults, and the checks that stop a production start on development settings.
+"""Configuration: every setting's default, and the checks that stop a production start on
+development settings.
 
-Order of precedence (lowest first): these defaults, `instance/config.py`, `CHECKOUT_*`
-environment variables, then the mapping a test passes to `create_app`.
+Order of precedence (lowest first): `Defaults`, `instance/config.py`, `CHECKOUT_*`
+environment variables, then the mapping a test passes to `create_app`; `Fixed` last. Every
+setting in `Defaults` is documented in docs/operators/configuration.md, and a test fails
+when one is not (tests/unit/test_docs.py).
 """
 
 from __future__ import annotations
@@ -71,7 +74,7 @@ class Defaults:
     # Threads per worker (gunicorn's gthread): the upstream connection pools and the
     # fan-out pool are this large.
     THREADS = 96
-    # Beyond this many requests in flight a worker answers 503 at once (app/overload.py);
+    # Beyond this many requests in flight a worker answers 503 at once (app/web/overload.py);
     # fewer than THREADS, so a request beyond it still finds a thread to be told on.
     MAX_IN_FLIGHT = 64
     # No request waits on its upstreams, all its calls together, longer than this.
@@ -99,16 +102,36 @@ class Defaults:
     TRUSTED_PROXIES = 0
     MAX_CONTENT_LENGTH = 16 * 1024
 
-    LANDING_COOKIE_NAME = "landing_state"
-    SESSION_COOKIE_NAME = "checkout_session"
-    SESSION_COOKIE_HTTPONLY = True
-    SESSION_COOKIE_SAMESITE = "Lax"
-    WTF_CSRF_TIME_LIMIT = None  # the CSRF token lives as long as the signed session
     # The browser's server-side session (sign-in tokens, landing data) idles out after this.
     SESSION_TTL_SECONDS = 7200
     OAUTH_TIMEOUT_SECONDS = 5.0
     # Times on the pages (when a basket expires) are shown in the customers' time zone.
     DISPLAY_TIMEZONE = "Europe/London"
+
+
+def load(config: Any, test_config: dict[str, Any] | None = None) -> None:
+    """Fill Flask's `config`: these defaults, instance/config.py, the CHECKOUT_* variables,
+    then `test_config`; normalised, then checked."""
+    config.from_object(Defaults)
+    config.from_pyfile("config.py", silent=True)
+    config.from_prefixed_env("CHECKOUT")
+    if test_config:
+        config.from_mapping(test_config)
+    config.from_object(Fixed)
+    normalise(config)
+    check_redis(config)
+    check_production(config)
+
+
+class Fixed:
+    """Not settings: the contract and the security of every deployment rest on them, so
+    they are applied after everything else."""
+
+    LANDING_COOKIE_NAME = "landing_state"
+    SESSION_COOKIE_NAME = "checkout_session"
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    WTF_CSRF_TIME_LIMIT = None  # the CSRF token lives as long as the signed session
 
 
 class ConfigError(RuntimeError):

@@ -21,7 +21,7 @@ import redis
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, Playwright, expect
 
-from app.storage import Keys
+from app.adapters.storage import Keys
 from sandbox.data import first_of_next_month
 from sandbox.stack import Service
 

@@ -12,7 +12,7 @@ import redis
 import requests
 from playwright.sync_api import Page, Route, expect
 
-from app.storage import Keys
+from app.adapters.storage import Keys
 from sandbox.stack import Service, free_port, gunicorn_service
 from tests.conftest import Sandbox
 from tests.e2e.conftest import (

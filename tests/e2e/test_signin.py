@@ -10,7 +10,7 @@ import pytest
 import redis
 from playwright.sync_api import Page, expect
 
-from app.storage import Keys
+from app.adapters.storage import Keys
 from sandbox.stack import Service, app_service, free_port
 from tests.conftest import Sandbox, within_one_window
 from tests.e2e.conftest import (

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from app.storage import Keys
+from app.adapters.storage import Keys
 from tests.conftest import Sandbox
 from tests.integration.conftest import Partner
 

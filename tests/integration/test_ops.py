@@ -284,8 +284,8 @@ def test_readiness_names_each_part(app_server: Service):
 
 def test_a_full_day_counts_new_campaigns_as_other_and_every_day_expires(app_env: dict[str, str]):
     """Campaign names come from links anyone writes: a day's hash stops growing."""
-    from app.funnel import FunnelStore, Touch
-    from app.storage import Keys, connect
+    from app.adapters.storage import Keys, connect
+    from app.ops.funnel import FunnelStore, Touch
 
     client = connect(
         {

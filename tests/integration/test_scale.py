@@ -11,7 +11,7 @@ import pytest
 import redis
 from redis.crc import key_slot
 
-from app.storage import Batch, Keys, connect
+from app.adapters.storage import Batch, Keys, connect
 from sandbox.stack import app_service, free_port
 from tests.conftest import Sandbox
 from tests.integration.conftest import Partner
@@ -140,7 +140,7 @@ def test_a_wrong_type_reply_raises_and_leaves_the_client_usable(redis_client):
 
 def test_the_baskets_compare_and_set_script_runs_again_after_the_server_lost_it(redis_client):
     """redis-py's registered script falls back from EVALSHA to EVAL (after a restart)."""
-    from app.baskets import BasketStore
+    from app.adapters.baskets import RedisBasketStore as BasketStore
     from tests.unit.test_rules import basket as make_basket
 
     keys = Keys(f"test-scale-{uuid.uuid4().hex[:8]}")
@@ -157,9 +157,9 @@ def test_the_baskets_compare_and_set_script_runs_again_after_the_server_lost_it(
 def test_a_claim_sent_again_after_a_lost_reply_is_still_its_own(redis_client):
     """redis-py sends a command again when the connection failed after sending it (a
     failover): the second SET NX meets the first's write, which must not read as a replay."""
+    from app.adapters.recaptcha import _CLAIM, RecaptchaVerifier
+    from app.checkout.errors import RecaptchaFailed
     from app.config import Defaults
-    from app.errors import RecaptchaFailed
-    from app.recaptcha import _CLAIM, RecaptchaVerifier
 
     config = {name: getattr(Defaults, name) for name in dir(Defaults) if name.isupper()}
     keys = Keys(f"test-scale-{uuid.uuid4().hex[:8]}")

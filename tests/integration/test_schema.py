@@ -3,20 +3,17 @@ matching the schema, over HTTP against the app, the sandbox and real Redis."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import requests
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
+from app.api.openapi import build
 from sandbox.stack import Service
 from tests.conftest import Sandbox, recaptcha_token
 from tests.integration.conftest import BASKET
 
-DOCUMENT = Path(__file__).resolve().parents[2] / "app" / "openapi.json"
-schema = schemathesis.openapi.from_dict(json.loads(DOCUMENT.read_text()))
+schema = schemathesis.openapi.from_dict(build())
 CHECKS = [
     checks.response_schema_conformance,
     checks.status_code_conformance,

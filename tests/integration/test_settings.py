@@ -65,14 +65,14 @@ def test_a_basket_expires_after_its_ttl(make_app, sandbox: Sandbox):
 
 
 def test_every_write_refreshes_the_ttl(make_app, sandbox: Sandbox):
-    from app.storage import get_keys, get_redis
+    from app.web.services import services
 
     app = make_app(BASKET_TTL_SECONDS=60)
     client = app.test_client()
     created = client.post(BASKET, json={"subscriptionId": "SUB-1001"}, headers=_headers(sandbox))
     basket_id = created.json["basket"]["basketId"]
     with app.app_context():
-        redis, key = get_redis(), get_keys().basket(basket_id)
+        redis, key = services().redis, services().keys.basket(basket_id)
         redis.expire(key, 5)
         client.put(BASKET, json={"addOffers": ["OFFER-KIDS"]}, headers=_headers(sandbox))
         assert 55 <= redis.ttl(key) <= 60
@@ -198,8 +198,8 @@ def test_a_completion_abandoned_midway_is_taken_over_and_submitted_once(make_app
     """A worker died after claiming the basket: a retry finishes the job, once."""
     from dataclasses import replace
 
-    from app.baskets import COMPLETING
-    from app.services import checkout
+    from app.checkout import COMPLETING
+    from app.web.services import services
 
     app = make_app(SUBSCRIPTION_API_READ_TIMEOUT=0.5, SUBSCRIPTION_API_CONNECT_TIMEOUT=0.5)
     client = app.test_client()
@@ -207,7 +207,7 @@ def test_a_completion_abandoned_midway_is_taken_over_and_submitted_once(make_app
     client.put(BASKET, json={"addOffers": ["OFFER-KIDS"]}, headers=_headers(sandbox))
     basket_id = created.json["basket"]["basketId"]
     with app.app_context():
-        store = checkout().store
+        store = services().store
         basket = store.get(basket_id)
         assert basket is not None
         assert store.save(replace(basket, status=COMPLETING, completing_since=time.time()))
@@ -223,10 +223,10 @@ def test_a_completion_abandoned_midway_is_taken_over_and_submitted_once(make_app
 
 def test_a_token_verified_without_an_admission_is_claimed_by_the_verifier(app, sandbox):
     """`verify` on its own claims the token first, in the same batch an admission uses."""
-    from app.errors import RecaptchaFailed
-    from app.services import recaptcha
+    from app.checkout.errors import RecaptchaFailed
+    from app.web.services import services
 
     token = recaptcha_token()
-    recaptcha().verify(token, None)  # pytest-flask runs each test in a request context
+    services().recaptcha.verify(token, None)  # pytest-flask runs each test in a request context
     with pytest.raises(RecaptchaFailed, match="already used"):
-        recaptcha().verify(token, None)
+        services().recaptcha.verify(token, None)

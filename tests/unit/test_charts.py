@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from markupsafe import Markup
 
-from app.charts import daily_chart, funnel_chart
+from app.ops.charts import daily_chart, funnel_chart
 
 pytestmark = pytest.mark.unit
 

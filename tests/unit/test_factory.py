@@ -6,6 +6,7 @@ import pytest
 
 from app import create_app
 from app.config import ConfigError
+from app.web.services import services
 
 PRODUCTION = {
     "ENV": "production",
@@ -101,7 +102,7 @@ def test_the_api_description_is_valid_openapi_3_1(client):
 def test_outside_development_answers_carry_hsts_and_cookies_are_secure():
     from flask import Response
 
-    from app import landing
+    from app.web import landing
 
     app = create_app(PRODUCTION)
     assert "max-age=" in app.test_client().get("/healthz").headers["Strict-Transport-Security"]
@@ -116,7 +117,7 @@ def test_outside_development_answers_carry_hsts_and_cookies_are_secure():
 def test_a_landing_cookie_from_another_secret_or_salt_is_no_basket(app):
     from itsdangerous import TimestampSigner
 
-    from app import landing
+    from app.web import landing
 
     good = TimestampSigner(app.config["SECRET_KEY"], salt="checkout.landing-state")
     for signer, expected in (
@@ -146,7 +147,7 @@ def test_sentinels_are_listed_as_host_port_and_the_client_asks_them_for_the_mast
 
     app = create_app({"REDIS_SENTINELS": "10.0.0.1:26379, [::1]:26380"})
     assert app.config["REDIS_SENTINELS"] == ["10.0.0.1:26379", "[::1]:26380"]
-    client = app.extensions["checkout.redis"]
+    client = services(app).redis
     pool = client.connection_pool
     assert isinstance(pool, SentinelConnectionPool)
     assert pool.service_name == "checkout"
@@ -174,7 +175,7 @@ def test_metrics_label_requests_by_route_template_and_a_bounded_set_of_methods(c
 
 def test_an_order_placed_but_not_recorded_is_not_called_nothing_changed(app):
     """A failover between the backend's yes and the basket's record: the answer says so."""
-    from app.errors import OrderNotRecorded
+    from app.checkout.errors import OrderNotRecorded
 
     def placed_not_recorded():
         raise OrderNotRecorded()

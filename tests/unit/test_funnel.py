@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.funnel import NONE, Touch
-from app.ops import _cell, conversion
+from app.ops.funnel import NONE, Touch
+from app.ops.pages import _cell, conversion
 
 pytestmark = pytest.mark.unit
 

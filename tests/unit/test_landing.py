@@ -10,7 +10,8 @@ import pytest
 from flask import Flask, Response
 from itsdangerous import TimestampSigner
 
-from app import create_app, landing
+from app import create_app
+from app.web import landing
 from tests.conftest import SignedAt
 
 pytestmark = pytest.mark.unit

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.signin import display_name
+from app.pages.signin import display_name
 
 pytestmark = pytest.mark.unit
 

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import urllib3.util.retry
 
-from app.upstream import MAX_ANSWER_BYTES, Unreachable, Upstream
+from app.adapters.upstream import MAX_ANSWER_BYTES, Unreachable, Upstream
 
 pytestmark = pytest.mark.unit
 

@@ -1,0 +1,186 @@
+"""The baskets' store on Redis: `checkout.ports.BasketStore`.
+
+A basket is one JSON value under one key, with a TTL refreshed on every write. Every
+write is a compare-and-set on the basket's `version` (one Lua script, one round trip), so
+two updates at once never lose one: the loser re-reads and applies its change again.
+
+The JSON is the basket's own fields, camelCased, with the values' fields inside them the
+same way (`BasketCodec`): a field added to `Basket` is stored without a line here. What
+was stored was checked on the way in (the backend's answers by their `parse`), so it is
+read back without checking it again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import replace
+from decimal import Decimal
+from functools import cache
+from typing import Any
+
+from ..checkout.basket import Basket
+from ..checkout.ports import StoreUnavailable
+from ..signals import redis_failed, write_unreplicated
+from .storage import FAILURES, Batch, Keys
+
+log = logging.getLogger(__name__)
+
+_CAS = """
+local current = redis.call('GET', KEYS[1])
+if ARGV[1] == '0' then
+  if current then return 0 end
+else
+  if not current then return -1 end
+  if tostring(cjson.decode(current)['version']) ~= ARGV[1] then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[3]))
+return 1
+"""
+
+
+def _camel(name: str) -> str:
+    first, *rest = name.split("_")
+    return first + "".join(part.title() for part in rest)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+@cache
+def _encoder(kind: Any) -> Callable[[Any], Any]:
+    """How to write a value of `kind` (a type hint of a field) as JSON."""
+    if dataclasses.is_dataclass(kind):
+        hints = typing.get_type_hints(kind)
+        writers = [
+            (f.name, _camel(f.name), _encoder(hints[f.name])) for f in dataclasses.fields(kind)
+        ]
+        return lambda value: {key: write(getattr(value, name)) for name, key, write in writers}
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin is tuple:
+        item = _encoder(args[0])
+        return lambda value: [item(v) for v in value]
+    if origin in (typing.Union, types.UnionType):  # `X | None`
+        inner = _encoder(next(arg for arg in args if arg is not type(None)))
+        return lambda value: None if value is None else inner(value)
+    return str if kind is Decimal else _same  # str, int, float, bool, dict[str, str]
+
+
+@cache
+def _decoder(kind: Any) -> Callable[[Any], Any]:
+    """How to read back a value stored as `kind` (a type hint of a field)."""
+    if dataclasses.is_dataclass(kind):
+        hints = typing.get_type_hints(kind)
+        readers = [
+            (f.name, _camel(f.name), _decoder(hints[f.name]))
+            for f in dataclasses.fields(kind)
+            if f.init
+        ]
+
+        make = typing.cast(Callable[..., Any], kind)
+
+        def read(data: dict[str, Any]) -> Any:
+            # A key a basket stored by an earlier release lacks takes the field's default.
+            return make(**{name: read(data[key]) for name, key, read in readers if key in data})
+
+        return read
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin is tuple:
+        item = _decoder(args[0])
+        return lambda data: tuple(map(item, data))
+    if origin in (typing.Union, types.UnionType):  # `X | None`
+        inner = _decoder(next(arg for arg in args if arg is not type(None)))
+        return lambda data: None if data is None else inner(data)
+    if kind is Decimal:
+        return Decimal
+    return _same  # str, int, float, bool, dict[str, str]: JSON's own
+
+
+_read_basket, _write_basket = _decoder(Basket), _encoder(Basket)
+
+
+def encode(basket: Basket) -> str:
+    return json.dumps(_write_basket(basket), separators=(",", ":"))
+
+
+def decode(raw: bytes | str | None) -> Basket | None:
+    return _read_basket(json.loads(raw)) if raw is not None else None
+
+
+class RedisBasketStore:
+    def __init__(
+        self,
+        client: Any,
+        keys: Keys,
+        ttl_seconds: int,
+        *,
+        min_replicas: int = 0,
+        replica_timeout_ms: int = 100,
+    ) -> None:
+        self.client = client
+        self.keys = keys
+        self.ttl = int(ttl_seconds)
+        self._cas = client.register_script(_CAS)
+        # A write is answered once this many replicas have it (WAIT), or after the timeout
+        # without them: then the answer still says what the primary holds, and
+        # `write_unreplicated` is sent.
+        self.min_replicas = int(min_replicas)
+        self.replica_timeout_ms = int(replica_timeout_ms)
+
+    def get(self, basket_id: str) -> Basket | None:
+        try:
+            return decode(self.client.get(self.keys.basket(basket_id)))
+        except FAILURES as exc:
+            raise _unavailable(exc) from exc
+
+    def queue_get(self, batch: Batch, name: str, basket_id: str) -> None:
+        """Queue a read on `batch`, to share a round trip with other checks."""
+        batch.get(name, self.keys.basket(basket_id))
+
+    @staticmethod
+    def read(batch: Batch, name: str) -> Basket | None:
+        """The basket `queue_get` read, once the batch has run."""
+        return decode(batch.reply(name))
+
+    def save(self, basket: Basket) -> Basket | None:
+        now = time.time()
+        written = replace(
+            basket, version=basket.version + 1, updated_at=now, expires_at=now + self.ttl
+        )
+        key = self.keys.basket(basket.basket_id)
+        args = [str(basket.version), encode(written), self.ttl]
+        try:
+            result = self._write(key, args)
+        except FAILURES as exc:
+            raise _unavailable(exc) from exc
+        return written if result == 1 else None
+
+    def _write(self, key: str, args: list[Any]) -> Any:
+        if not self.min_replicas:
+            return self._cas(keys=[key], args=args)
+        pipe = self.client.pipeline(transaction=False)
+        # EVAL with the text: a registered script on a pipeline costs a round trip of its
+        # own to ask the server whether it knows it.
+        pipe.execute_command("EVAL", _CAS, 1, key, *args)
+        pipe.execute_command("WAIT", self.min_replicas, self.replica_timeout_ms)
+        result, acknowledged = pipe.execute(raise_on_error=False)
+        if isinstance(result, Exception):
+            raise result
+        if result == 1 and not (
+            isinstance(acknowledged, int) and acknowledged >= self.min_replicas
+        ):
+            log.warning("basket written, replicas acknowledged %r", acknowledged)
+            write_unreplicated.send(None)
+        return result
+
+
+def _unavailable(exc: BaseException) -> StoreUnavailable:
+    log.warning("basket store unavailable: %s", type(exc).__name__)
+    redis_failed.send(exc)
+    return StoreUnavailable(type(exc).__name__)

@@ -1,0 +1,229 @@
+"""What partners send and get back, as pydantic models: the one source of both the API's
+validation and its description (app/api/openapi.py turns these into its schemas).
+
+Limits come from where they are decided: an id's pattern from the checkout's values, one
+offer to add from its rules, the tracking bounds from its tracking capture.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import ValidationError as ValidationError
+
+from ..checkout import COMPLETED, MAX_ADD_OFFERS, Basket
+from ..checkout.tracking import MAX_KEYS, MAX_REFERRER, MAX_VALUE
+from ..checkout.values import ID_PATTERN, Money, Offer, Order
+
+# Removals one change may ask for: a bound on the request, not a rule of the checkout.
+MAX_REMOVE_OFFERS = 20
+
+Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+
+
+def _distinct(ids: list[str]) -> list[str]:
+    if len(set(ids)) != len(ids):
+        raise ValueError("the ids are not distinct")
+    return ids
+
+
+class _Request(BaseModel):
+    # Strict: `"complete": "yes"` is refused, not read as true. Unknown fields are ignored.
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+
+class CreateBasket(_Request):
+    subscriptionId: Id = Field(examples=["SUB-1001"])
+    referrer: str | None = Field(
+        None,
+        max_length=MAX_REFERRER,
+        description="An absolute http(s) URL; wins over the Referer header",
+        json_schema_extra={"format": "uri"},
+    )
+    tracking: dict[str, Annotated[str, Field(max_length=MAX_VALUE * 4)]] | None = Field(
+        None,
+        max_length=MAX_KEYS * 2,
+        description=(
+            "Optional tracking data for analytics and reporting: utm_* and click ids are kept "
+            f"(at most {MAX_KEYS} keys, values cut to {MAX_VALUE} characters); other keys "
+            "are dropped"
+        ),
+    )
+
+
+class UpdateBasket(_Request):
+    addOffers: list[Id] = Field(
+        default_factory=list,
+        max_length=MAX_ADD_OFFERS,
+        description=f"At most {MAX_ADD_OFFERS} offer id; replaces an earlier choice",
+    )
+    removeOffers: Annotated[list[Id], AfterValidator(_distinct)] = Field(
+        default_factory=list,
+        max_length=MAX_REMOVE_OFFERS,
+        json_schema_extra={"uniqueItems": True},
+    )
+    complete: bool = Field(
+        False,
+        description="Submit the change to the subscription backend, exactly once whatever "
+        "the retries",
+    )
+
+
+# -- answers -------------------------------------------------------------------------------
+
+
+class MoneyView(BaseModel):
+    amount: str = Field(pattern=r"^[0-9]+\.[0-9]{2}$", description="A decimal string")
+    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217")
+
+    @classmethod
+    def of(cls, money: Money) -> MoneyView:
+        return cls(amount=f"{money.amount:.2f}", currency=money.currency)
+
+
+class OfferView(BaseModel):
+    id: str
+    name: str
+    description: str = ""
+    price: MoneyView
+
+    @classmethod
+    def of(cls, offer: Offer) -> OfferView:
+        return cls(
+            id=offer.id,
+            name=offer.name,
+            description=offer.description,
+            price=MoneyView.of(offer.price),
+        )
+
+
+def _offers(offers: tuple[Offer, ...]) -> list[OfferView]:
+    return [OfferView.of(offer) for offer in offers]
+
+
+class Totals(BaseModel):
+    current: MoneyView
+    new: MoneyView
+    effectiveDate: str = Field(json_schema_extra={"format": "date"})
+
+
+class PendingChangeView(BaseModel):
+    description: str
+    effectiveDate: str = Field(json_schema_extra={"format": "date"})
+
+
+class Tracking(BaseModel):
+    referrer: str | None
+    params: dict[str, str]
+
+
+class OrderView(BaseModel):
+    orderId: str
+    effectiveDate: str = Field(json_schema_extra={"format": "date"})
+    newPrice: MoneyView
+
+    @classmethod
+    def of(cls, order: Order) -> OrderView:
+        return cls(
+            orderId=order.order_id,
+            effectiveDate=order.effective_date,
+            newPrice=MoneyView.of(order.new_price),
+        )
+
+
+class QuoteView(BaseModel):
+    """The backend's quote for the pending changes, which the confirmation orders at its
+    price."""
+
+    quoteId: str
+    expiresAt: str = Field(json_schema_extra={"format": "date-time"})
+
+
+class BasketView(BaseModel):
+    """The basket as partners see it: money as decimal strings with a currency."""
+
+    basketId: str
+    subscriptionId: str
+    status: Literal["open", "completed"]
+    checkoutCompleted: bool = Field(description="Whether the checkout is completed")
+    currentPlan: OfferView
+    activeOffers: list[OfferView]
+    availableOffers: list[OfferView]
+    suggestedOffer: str | None
+    addOffers: list[OfferView]
+    removeOffers: list[OfferView]
+    totals: Totals
+    pendingChange: PendingChangeView | None
+    tracking: Tracking
+    expiresAt: str = Field(json_schema_extra={"format": "date-time"})
+    order: OrderView | None
+    quote: QuoteView | None = Field(description="Null without changes")
+
+    @classmethod
+    def of(cls, basket: Basket) -> BasketView:
+        completed = basket.status == COMPLETED
+        pending = basket.pending_change
+        return cls(
+            basketId=basket.basket_id,
+            subscriptionId=basket.subscription_id,
+            status="completed" if completed else "open",
+            checkoutCompleted=completed,
+            currentPlan=OfferView.of(basket.plan),
+            activeOffers=_offers(basket.active_offers),
+            availableOffers=_offers(basket.eligible_offers),
+            suggestedOffer=basket.suggested_offer,
+            addOffers=_offers(basket.add_offers),
+            removeOffers=_offers(basket.remove_offers),
+            totals=Totals(
+                current=MoneyView.of(basket.current_price),
+                new=MoneyView.of(basket.new_price),
+                effectiveDate=basket.effective_date,
+            ),
+            pendingChange=PendingChangeView(
+                description=pending.description, effectiveDate=pending.effective_date
+            )
+            if pending
+            else None,
+            tracking=Tracking(referrer=basket.referrer, params=basket.tracking),
+            expiresAt=_iso(basket.expires_at),
+            order=OrderView.of(basket.order) if basket.order else None,
+            quote=QuoteView(quoteId=basket.quote_id, expiresAt=_iso(basket.quote_expires_at or 0))
+            if basket.quote_id
+            else None,
+        )
+
+
+class BasketAnswer(BaseModel):
+    message: str
+    basket: BasketView
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, with a stable `code`."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    requestId: str
+    reason: str | None = Field(None, description="What was wrong, specifically")
+    previousTotals: dict[str, MoneyView] | None = Field(
+        None, description="price_changed: the prices the caller saw"
+    )
+    totals: dict[str, MoneyView] | None = Field(
+        None, description="price_changed: the prices now, which the basket holds"
+    )
+    pendingChange: PendingChangeView | None = Field(
+        None, description="subscription_locked: what is pending, and when it applies"
+    )
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def basket_answer(basket: Basket, message: str) -> dict[str, Any]:
+    return BasketAnswer(message=message, basket=BasketView.of(basket)).model_dump(mode="json")
