@@ -20,6 +20,7 @@ import pytest
 import requests
 from itsdangerous import TimestampSigner
 
+from sandbox.data import CUSTOMERS
 from sandbox.stack import (
     EmbeddedCluster,
     EmbeddedRedis,
@@ -191,6 +192,13 @@ def within_one_window(seconds: int, needed: float = 10.0) -> None:
     left = seconds - time.time() % seconds
     if left < needed:
         time.sleep(left + 0.05)
+
+
+def subscription_of(customer: str) -> str:
+    """A demo customer's subscription, as the sandbox defines it (sandbox/data.py)."""
+    subscription = CUSTOMERS[customer].subscription_id
+    assert subscription is not None, f"{customer} has no subscription"
+    return subscription
 
 
 def recaptcha_token(kind: str = "pass") -> str:

@@ -241,7 +241,11 @@ def _open_basket(customer: str) -> Basket:
     return basket
 
 
-def _render_basket(basket: Basket, form: OfferForm | None = None, status: int = 200) -> Any:
+def _render_basket(
+    basket: Basket, form: OfferForm | None = None, status: int = 200, *, to_add: bool = True
+) -> Any:
+    """The basket page; a refused `form` shows its error in the section it came from (the
+    offers to add, or the offers on the plan when `to_add` is false)."""
     removing = {o.id for o in basket.remove_offers}
     adding = {o.id for o in basket.add_offers}
     active = [OfferRow(o, o.id in removing) for o in basket.active_offers]
@@ -256,6 +260,7 @@ def _render_basket(basket: Basket, form: OfferForm | None = None, status: int = 
         active=active,
         eligible=eligible,
         form=form,
+        error_section="offers" if to_add else "your-offers",
         expires=_local_time(basket.expires_at),
     )
     return html, status
@@ -285,7 +290,7 @@ def _change(*, add: bool) -> Any:
     basket_id = landing.read_basket_id()
     form = OfferForm()
     if not form.validate():
-        return _render_basket(_open_basket(customer), form, 400)
+        return _render_basket(_open_basket(customer), form, 400, to_add=add)
     offer_id = str(form.offer.data)
     admission = admit("update", customer, form.recaptcha_token.data, basket_id)
     before = services().checkout.owned(customer, admission.basket)
@@ -317,7 +322,7 @@ def _change(*, add: bool) -> Any:
         raise  # the bot check's own page, not a wrong offer
     except InvalidRequest:
         form.offer.errors = ["That offer cannot be chosen now; choose another offer"]
-        return _render_basket(_open_basket(customer), form, 400)
+        return _render_basket(_open_basket(customer), form, 400, to_add=add)
     flash(_what_changed(before, after, offer_id), "success")
     response = redirect(url_for(".basket"), 303)
     landing.renew(response, after.basket_id)

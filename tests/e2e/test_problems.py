@@ -146,6 +146,22 @@ def test_an_offer_that_cannot_be_chosen_is_explained_in_an_error_summary(page: P
     check_page(page, "error-summary-basket")
 
 
+def test_a_removal_that_cannot_be_made_is_explained_beside_the_offers_on_the_plan(
+    page: Page,
+) -> None:
+    open_basket(page)
+    hd = page.locator("form", has=page.get_by_role("button", name="Remove HD Quality"))
+    hd.locator("input[name=offer]").evaluate("input => { input.value = 'OFFER-GOLD'; }")
+    with page.expect_navigation() as navigation:
+        page.get_by_role("button", name="Remove HD Quality").click()
+    assert navigation.value is not None and navigation.value.status == 400
+    page.get_by_role("alert").get_by_role("link").click()
+    expect(page.locator("#your-offers")).to_be_focused()
+    section = page.locator("#your-offers ~ .error-message")
+    expect(section).to_contain_text("That offer cannot be chosen now")
+    expect(page.locator("#offers ~ .error-message")).to_have_count(0)
+
+
 def test_an_altered_form_is_refused(page: Page) -> None:
     page.goto(link())
     page.locator("input[name=subscription]").evaluate("input => { input.value = '../admin'; }")

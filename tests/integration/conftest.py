@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 import requests
 
+from app.api.openapi import documented
 from sandbox.stack import Service
 from tests.conftest import Sandbox, recaptcha_token
 
@@ -30,23 +31,41 @@ class Partner:
         return headers
 
     def get(self, **headers: str) -> requests.Response:
-        return self.http.get(self.base_url + BASKET, headers=self.headers(None, **headers))
+        return as_documented(
+            self.http.get(self.base_url + BASKET, headers=self.headers(None, **headers))
+        )
 
     def create(
         self, subscription: str = "SUB-1001", recaptcha: str | None = "pass", **body: Any
     ) -> requests.Response:
-        return self.http.post(
-            self.base_url + BASKET,
-            json={"subscriptionId": subscription, **body},
-            headers=self.headers(recaptcha),
+        return as_documented(
+            self.http.post(
+                self.base_url + BASKET,
+                json={"subscriptionId": subscription, **body},
+                headers=self.headers(recaptcha),
+            )
         )
 
     def update(
         self, body: Any, recaptcha: str | None = "pass", **headers: str
     ) -> requests.Response:
-        return self.http.put(
-            self.base_url + BASKET, json=body, headers=self.headers(recaptcha, **headers)
+        return as_documented(
+            self.http.put(
+                self.base_url + BASKET, json=body, headers=self.headers(recaptcha, **headers)
+            )
         )
+
+
+def as_documented(response: requests.Response) -> requests.Response:
+    """Fail a test whose answer is a problem the API's description does not list for its
+    operation and status (app/api/openapi.py)."""
+    if response.headers.get("Content-Type") == "application/problem+json":
+        method, status, code = response.request.method or "", response.status_code, ""
+        code = response.json().get("code", "")
+        assert code in documented(method).get(status, set()), (
+            f"{method} answered {status} {code}, which its description does not list"
+        )
+    return response
 
 
 @pytest.fixture

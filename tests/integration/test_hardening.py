@@ -12,7 +12,7 @@ import redis
 import requests
 
 from sandbox.stack import app_service, free_port
-from tests.conftest import Sandbox, recaptcha_token, within_one_window
+from tests.conftest import Sandbox, recaptcha_token, subscription_of, within_one_window
 from tests.integration.conftest import BASKET, Partner
 
 HOSTILE = [
@@ -115,11 +115,7 @@ def test_trusted_proxies_bound_what_x_forwarded_for_can_claim(app_env, sandbox: 
         def create(customer: str, forwarded_for: str) -> int:
             response = requests.post(
                 app.url + BASKET,
-                json={
-                    "subscriptionId": {"alice": "SUB-1001", "dave": "SUB-4004", "erin": "SUB-5005"}[
-                        customer
-                    ]
-                },
+                json={"subscriptionId": subscription_of(customer)},
                 headers={
                     "Authorization": f"Bearer {sandbox.token(customer)}",
                     "X-Recaptcha-Token": recaptcha_token(),
@@ -204,7 +200,7 @@ def test_a_bounded_soak_submits_every_order_once_and_leaves_only_expiring_keys(
     partner, sandbox: Sandbox, redis_url: str, key_prefix: str
 ):
     cycles_per_customer = 700
-    subscriptions = {"alice": "SUB-1001", "dave": "SUB-4004", "erin": "SUB-5005"}
+    subscriptions = {customer: subscription_of(customer) for customer in ("alice", "dave", "erin")}
     completed: Counter[str] = Counter()
     failures: list[str] = []
 

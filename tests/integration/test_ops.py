@@ -16,7 +16,7 @@ import redis
 import requests
 
 from sandbox.stack import Service, app_service, free_port
-from tests.conftest import Sandbox, recaptcha_token
+from tests.conftest import Sandbox, recaptcha_token, subscription_of
 from tests.integration.conftest import Partner, assert_problem
 from tests.journey import form_of, offer_form, sign_in_at, signed_in_browser
 
@@ -142,7 +142,7 @@ def test_counts_from_two_instances_and_their_workers_add_up(
     for n in range(6):  # three customers' baskets on each instance, any worker
         url = (first, second)[n % 2].url
         customer = ("alice", "carol", "dave")[n % 3]
-        subscription = {"alice": "SUB-1001", "carol": "SUB-3003", "dave": "SUB-4004"}[customer]
+        subscription = subscription_of(customer)
         partner = Partner(url, sandbox.token(customer))
         assert partner.create(subscription, tracking={"utm_campaign": campaign}).status_code == 201
 

@@ -29,15 +29,6 @@ pytestmark = pytest.mark.unit
 
 BACKEND = {"Authorization": "Bearer sandbox-backend-token"}
 ROLES = ["checkout-operator"]
-#: the customers and their subscriptions before olivia came: they must not change
-CUSTOMER_SUBSCRIPTIONS = {
-    "alice": "SUB-1001",
-    "bob": "SUB-2002",
-    "carol": "SUB-3003",
-    "dave": "SUB-4004",
-    "erin": "SUB-5005",
-    **{f"load-{n:02d}": f"SUB-L{n:02d}" for n in range(1, 33)},
-}
 
 
 def decode(client: FlaskClient, token: str) -> Any:
@@ -75,15 +66,16 @@ def test_olivia_is_an_operator_without_a_subscription() -> None:
     assert olivia.claims() == {"name": "Olivia Operator", "roles": ROLES}
 
 
-def test_customers_are_unchanged_and_have_no_roles() -> None:
-    customers = {c.id: c.subscription_id for c in CUSTOMERS.values() if c.id != "olivia"}
-    assert customers == CUSTOMER_SUBSCRIPTIONS
-    assert all(not c.roles for c in CUSTOMERS.values() if c.id != "olivia")
-    assert all("roles" not in c.claims() for c in CUSTOMERS.values() if c.id != "olivia")
+def test_every_customer_owns_exactly_their_subscription_and_has_no_roles() -> None:
+    """Customers and subscriptions are defined once (sandbox/data.py); they must agree."""
+    customers = {c.id: c.subscription_id for c in CUSTOMERS.values() if not c.roles}
     subscriptions = demo_subscriptions()
     assert {s.id: s.customer_id for s in subscriptions.values()} == {
-        sub: customer for customer, sub in CUSTOMER_SUBSCRIPTIONS.items()
+        sub: customer for customer, sub in customers.items()
     }
+    assert all("roles" not in c.claims() for c in CUSTOMERS.values() if not c.roles)
+    operators = [c for c in CUSTOMERS.values() if c.roles]
+    assert [(c.id, c.subscription_id) for c in operators] == [("olivia", None)]
 
 
 def test_backend_serves_no_subscription_for_olivia(app: Flask, client: FlaskClient) -> None:
