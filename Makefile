@@ -11,7 +11,7 @@ CHROMIUM := /usr/bin/chromium
 # Parallel test workers; the e2e and integration suites each start their own stack per worker.
 WORKERS ?= 2
 
-.PHONY: run test test-unit test-integration test-cluster test-failover test-e2e test-lowest lint install browser bench bench-layers bench-ablate bench-compare bench-count clean
+.PHONY: docs run test test-unit test-integration test-cluster test-failover test-e2e test-lowest lint install browser bench bench-compare clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,10 +25,15 @@ install: $(STAMP)
 run: $(STAMP)
 	$(PY) -m sandbox.stack $(if $(LATENCY),--latency $(LATENCY))
 
+## Write what the docs repeat from the code: the partners' error table.
+docs: $(STAMP)
+	$(PY) -m tests.write_docs
+
 lint: $(STAMP)
 	$(PY) -m ruff check app sandbox tests
 	$(PY) -m ruff format --check app sandbox tests
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 
 ## A Chromium first (so a missing one stops the run at once), lint, then every suite in
 ## parallel (unit, integration, browser), then the API on a Redis Cluster.
@@ -108,40 +113,23 @@ browser:
 	fi; \
 	exit 1
 
+# Debian's wrk, installed when missing (as root, with apt-get), for both bench targets.
+WRK_CHECK = command -v wrk >/dev/null || { echo "Installing wrk (Debian)"; \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null || \
+	{ echo "wrk is missing: apt-get install wrk"; exit 1; }; }
+
 ## Throughput, latency, overload and CPU per request under the sandbox's realistic upstream
 ## latency against none, at 16, 64 and 256 connections (BENCH_CONNECTIONS), with PASS/MISS
-## targets; the cost of a sign-in; then loopback against a bare Flask route (~8 min).
-## The worker model is app/gunicorn_config.py's: try CHECKOUT_WORKER_CLASS=gevent make bench.
-bench: $(VENV)/.bench
-	@command -v wrk >/dev/null || { echo "Installing wrk (Debian)"; \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null || \
-		{ echo "wrk is missing: apt-get install wrk"; exit 1; }; }
+## targets (~7 min; BENCH_SECONDS, BENCH_WARMUP). The worker model is app/gunicorn_config.py's:
+## try CHECKOUT_WORKER_CLASS=gevent make bench.
+bench: $(STAMP)
+	@$(WRK_CHECK)
 	$(PY) -m tests.bench.run
 
-## What each layer of a request costs, timed in process (about a minute).
-bench-layers: $(VENV)/.bench
-	$(PY) -m tests.bench.layers
-
-## What each part of GET, the page and PUT costs under load, by taking it away (~6 min).
-bench-ablate: $(VENV)/.bench
-	@command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk"; exit 1; }
-	$(PY) -m tests.bench.under_load
-
 ## This working tree against BASE (a git revision; default HEAD), both under load at once (~3 min).
-bench-compare: $(VENV)/.bench
-	@command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk"; exit 1; }
-	BASE=$(BASE) $(PY) -m tests.bench.compare
-
-## Instructions per request, counted by callgrind: steady where time is not (~1 min; with BASE=<rev>, that revision too).
-bench-count: $(VENV)/.bench
-	@command -v valgrind >/dev/null || { echo "Installing valgrind (Debian)"; \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null || \
-		{ echo "valgrind is missing: apt-get install valgrind"; exit 1; }; }
-	BASE=$(BASE) $(PY) -m tests.bench.count
-
-$(VENV)/.bench: $(STAMP)
-	$(PY) -m pip install --quiet -e '.[dev,bench]'
-	touch $@
+bench-compare: $(STAMP)
+	@$(WRK_CHECK)
+	BASE=$(or $(BASE),HEAD) $(PY) -m tests.bench.compare
 
 clean:
 	rm -rf $(VENV) $(LOWEST) .pytest_cache .mypy_cache .ruff_cache test-results bench-results

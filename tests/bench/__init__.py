@@ -1,1 +1,1 @@
-"""`make bench`: throughput and latency against the floor, measured in the same run."""
+"""`make bench` and `make bench-compare`: the checkout as processes, driven by wrk."""

@@ -1,15 +1,10 @@
 -- A full create -> add -> complete cycle, one in flight per connection, with as few wrk
--- threads as you like: a cycle's state lives in a slot, and a request carries its slot's
--- key as X-Request-ID, which the checkout echoes, so its answer finds the slot again
--- whichever of the thread's connections it came back on. (wrk gives one Lua state per
--- thread, not per connection; this replaces running one thread per connection.)
---
--- A request takes an idle slot, or opens a new one if none is idle; its answer moves the
--- slot on a step (back to "create" after a refusal) and makes it idle again. So a thread
--- holds about as many slots as it has connections. Slot n drives customer load-NN with
--- NN = n modulo the tokens given (the load customers' subscriptions are never locked).
+-- threads as you like: a cycle's state lives in a slot that its request is sent on, and
+-- the answer (found by its X-Request-ID, statuses.lua) moves the slot on a step, back to
+-- "create" after a refusal, and makes it idle again. A request takes an idle slot or opens
+-- a new one, so a thread holds about as many slots as connections. Slot n drives customer
+-- load-NN, NN = n modulo the tokens given (their subscriptions never lock).
 local bench = dofile(os.getenv("BENCH_DIR") .. "/statuses.lua")
-local path = "/api/v1/checkout/basket"
 
 local tokens = {}
 for token in string.gmatch(os.getenv("BENCH_TOKENS"), "[^|]+") do
@@ -17,8 +12,7 @@ for token in string.gmatch(os.getenv("BENCH_TOKENS"), "[^|]+") do
 end
 local per_thread
 local opened = 0
-local idle = bench.queue()     -- idle slots, the longest idle first
-local in_flight = {}            -- request id -> slot
+local idle = bench.queue()
 
 init = function(args)
   per_thread = math.ceil(tonumber(os.getenv("BENCH_CONNECTIONS"))
@@ -36,8 +30,7 @@ end
 request = function()
   if bench.probe() then return bench.throwaway() end
   local slot = take_slot()
-  local id = bench.send_id()
-  in_flight[id] = slot
+  local id = bench.send(slot)
   local headers = {
     ["Authorization"] = "Bearer " .. tokens[slot.customer],
     ["Content-Type"] = "application/json",
@@ -46,20 +39,18 @@ request = function()
   }
   if slot.step == 0 then
     local body = string.format('{"subscriptionId": "SUB-L%02d"}', slot.customer)
-    return wrk.format("POST", path, headers, body)
+    return wrk.format("POST", nil, headers, body)
   end
   headers["Cookie"] = slot.cookie
   if slot.step == 1 then
-    return wrk.format("PUT", path, headers, '{"addOffers": ["OFFER-KIDS"]}')
+    return wrk.format("PUT", nil, headers, '{"addOffers": ["OFFER-KIDS"]}')
   end
-  return wrk.format("PUT", path, headers, '{"complete": true}')
+  return wrk.format("PUT", nil, headers, '{"complete": true}')
 end
 
 response = function(status, headers, body)
-  local id = bench.response(status, headers)
-  local slot = id and in_flight[id]
-  if not slot then return end  -- an answer without our id: its slot stays out of use
-  in_flight[id] = nil
+  local slot = bench.response(status, headers)
+  if slot == nil then return end  -- an answer without our id: its slot stays out of use
   if status >= 300 then
     slot.step = 0
   else

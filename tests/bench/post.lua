@@ -5,7 +5,7 @@ local body = string.format('{"subscriptionId": "%s"}', os.getenv("BENCH_SUBSCRIP
 
 request = function()
   if bench.probe() then return bench.throwaway() end
-  local id = bench.send_id()
+  local id = bench.send()
   local headers = {
     ["Authorization"] = authorization,
     ["Content-Type"] = "application/json",

@@ -3,11 +3,9 @@
 -- fresh reCAPTCHA token each time, and no two requests in flight on one basket.
 --
 -- Each thread owns an equal share of BENCH_COOKIES (give it at least twice as many
--- baskets as connections) and keeps the idle ones in a queue: a request takes the basket
--- idle longest and tags itself with an X-Request-ID, which the checkout echoes; its
--- answer puts that basket back. A basket moves on to the other offer only after a 2xx:
--- a refused change (a 503) left it as it was. If no basket is idle (answers lost to
--- socket errors) the oldest unanswered one is taken again and counted as `reused`.
+-- baskets as connections) and takes the basket idle longest; the answer puts it back,
+-- moved on to the other offer only after a 2xx (a refused change left it as it was). If
+-- none is idle (answers lost to socket errors), the oldest unanswered one is taken again.
 local bench = dofile(os.getenv("BENCH_DIR") .. "/statuses.lua")
 
 local cookies = {}
@@ -16,10 +14,8 @@ for cookie in string.gmatch(os.getenv("BENCH_COOKIES"), "[^|]+") do
 end
 local offers = {"OFFER-SPORTS", "OFFER-KIDS"}
 local authorization = "Bearer " .. os.getenv("BENCH_TOKEN")
-local idle = bench.queue()     -- idle baskets, the longest idle first
-local in_flight = {}            -- request id -> {basket, sequence}
-local next_offer = {}           -- basket -> index into offers
-local sent = 0
+local idle = bench.queue()
+local next_offer = {}  -- basket -> index into offers
 
 init = function(args)
   local own = math.floor(#cookies / tonumber(os.getenv("BENCH_THREADS")))
@@ -29,24 +25,14 @@ init = function(args)
   end
 end
 
-local function take_basket()
-  local basket = bench.pop(idle)
-  if basket ~= nil then return basket end
-  local oldest_id, oldest
-  for id, entry in pairs(in_flight) do
-    if oldest == nil or entry[2] < oldest[2] then oldest_id, oldest = id, entry end
-  end
-  in_flight[oldest_id] = nil
-  bench_reused = bench_reused + 1
-  return oldest[1]
-end
-
 request = function()
   if bench.probe() then return bench.throwaway() end
-  local basket = take_basket()
-  local id = bench.send_id()
-  sent = sent + 1
-  in_flight[id] = {basket, sent}
+  local basket = bench.pop(idle)
+  if basket == nil then
+    basket = bench.retire_oldest()
+    bench_reused = bench_reused + 1
+  end
+  local id = bench.send(basket)
   local headers = {
     ["Authorization"] = authorization,
     ["Cookie"] = cookies[basket],
@@ -55,15 +41,12 @@ request = function()
     ["X-Recaptcha-Token"] = "pass-" .. id,
   }
   local body = '{"addOffers": ["' .. offers[next_offer[basket]] .. '"]}'
-  return wrk.format("PUT", "/api/v1/checkout/basket", headers, body)
+  return wrk.format("PUT", nil, headers, body)
 end
 
 response = function(status, headers, body)
-  local id = bench.response(status, headers)
-  local entry = id and in_flight[id]
-  if not entry then return end
-  in_flight[id] = nil
-  local basket = entry[1]
+  local basket = bench.response(status, headers)
+  if basket == nil then return end
   if status >= 200 and status < 300 then next_offer[basket] = 3 - next_offer[basket] end
   bench.push(idle, basket)
 end

@@ -1,30 +1,30 @@
--- Shared by the bench scripts (loaded with dofile): numbers each thread, tags each request
--- with an X-Request-ID (which the checkout echoes) and notes when it was sent, counts the
--- answers by kind, and when wrk is done prints, for tests/bench/wrk.py:
---   bench-statuses ok=<2xx> retry503=<503 with Retry-After> other=<anything else>
---                  reused=<n> unmatched=<n>
---   bench-unanswered <ms,ms,…>   how long each request still unanswered had waited
---   bench-latency <q:µs,q:µs,…>  wrk's latency percentiles of the answered requests
--- A 503 without Retry-After counts as "other": the client is not told when to come back.
--- Requests still waiting when the run ends are what wrk leaves out of its figures: with a
--- run of a few seconds and a queue longer than that, its percentiles are of the fast few.
--- `reused`: requests a keyed script (put.lua) sent on a basket whose last request never
--- answered. `unmatched`: answers without our X-Request-ID (each retires the oldest
--- request still waiting, so the waits printed stay lower bounds).
+-- Shared by the bench scripts (loaded with dofile). Tags each request with an X-Request-ID,
+-- which the checkout echoes, so that the answer finds its request (and the basket or slot
+-- it was sent on) whichever connection it comes back on; counts answers by kind; and when
+-- wrk is done prints, for tests/bench/wrk.py:
+--   bench-statuses ok=<2xx> retry503=<503 with Retry-After> other=<n> reused=<n> unmatched=<n>
+--   bench-unanswered <ms,…>   how long each request still unanswered had waited
+--   bench-latency <q:µs,…>    wrk's latency percentiles of the answered requests
+-- A 503 without Retry-After is "other": the client is not told when to come back. `reused`:
+-- requests sent on a basket whose last request never answered (put.lua). `unmatched`:
+-- answers without our id; each retires the oldest request waiting (the waits stay lower
+-- bounds).
 local ffi = require("ffi")
 ffi.cdef[[
   typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
   int clock_gettime(int clock, bench_timespec *now);
 ]]
-local CLOCK_MONOTONIC = 1
 local timespec = ffi.new("bench_timespec")
 local function now_ms()
-  ffi.C.clock_gettime(CLOCK_MONOTONIC, timespec)
+  ffi.C.clock_gettime(1, timespec)  -- CLOCK_MONOTONIC
   return tonumber(timespec.tv_sec) * 1000 + tonumber(timespec.tv_nsec) / 1e6
 end
 
 local M = {}
 local threads = {}
+local keys = {}  -- request id -> what the script sent it on (a basket, a slot)
+local counter = 0
+local probed = false
 
 -- Globals, so that done() can read each thread's with thread:get.
 bench_ok, bench_retry503, bench_other, bench_reused, bench_unmatched = 0, 0, 0, 0, 0
@@ -38,20 +38,15 @@ end
 
 -- A header by name, whatever its case.
 function M.header(headers, name)
-  local value = headers[name]
-  if value ~= nil then return value end
   local wanted = string.lower(name)
-  for key, found in pairs(headers) do
-    if string.lower(key) == wanted then return found end
+  for key, value in pairs(headers) do
+    if string.lower(key) == wanted then return value end
   end
   return nil
 end
 
--- True for wrk's own trial call of request(): before the threads start, wrk calls it once
--- in the first thread's state to see how many requests it returns, and never sends the
--- result. A script answers it with a throwaway request, so that no basket, slot or
--- waiting entry is spent on it.
-local probed = false
+-- True for wrk's trial call of request(), made once in the first thread's state before
+-- the run and never sent: answer it with M.throwaway(), so that no basket is spent on it.
 function M.probe()
   if probed or thread_id ~= 1 then return false end
   probed = true
@@ -62,17 +57,29 @@ function M.throwaway()
   return wrk.format("GET", "/healthz")
 end
 
--- A new request's id, unique per run, thread and request, noted as sent now: for its
--- X-Request-ID, and for a single-use reCAPTCHA token.
-local counter = 0
-function M.send_id()
+-- A new request on `key`, noted as sent now: its id, unique per run, for its X-Request-ID
+-- and a single-use reCAPTCHA token.
+function M.send(key)
   counter = counter + 1
   local id = os.getenv("BENCH_RUN") .. "-" .. thread_id .. "-" .. counter
   bench_waiting[id] = now_ms()
+  keys[id] = key
   return id
 end
 
--- Count an answer by kind and retire its request; its id, or nil if it carried none.
+-- The oldest request still waiting, retired: its key.
+function M.retire_oldest()
+  local oldest_id
+  for id, sent in pairs(bench_waiting) do
+    if oldest_id == nil or sent < bench_waiting[oldest_id] then oldest_id = id end
+  end
+  if oldest_id == nil then return nil end
+  local key = keys[oldest_id]
+  bench_waiting[oldest_id], keys[oldest_id] = nil, nil
+  return key
+end
+
+-- Count an answer by kind and retire its request: its key, or nil if it carried no id.
 function M.response(status, headers)
   if status >= 200 and status < 300 then
     bench_ok = bench_ok + 1
@@ -82,33 +89,30 @@ function M.response(status, headers)
     bench_other = bench_other + 1
   end
   local id = M.header(headers, "X-Request-ID")
-  if id ~= nil and bench_waiting[id] ~= nil then
-    bench_waiting[id] = nil
-    return id
+  if id == nil or bench_waiting[id] == nil then
+    bench_unmatched = bench_unmatched + 1
+    M.retire_oldest()
+    return nil
   end
-  bench_unmatched = bench_unmatched + 1
-  local oldest_id, oldest
-  for waiting_id, sent in pairs(bench_waiting) do
-    if oldest == nil or sent < oldest then oldest_id, oldest = waiting_id, sent end
-  end
-  if oldest_id ~= nil then bench_waiting[oldest_id] = nil end
-  return nil
+  local key = keys[id]
+  bench_waiting[id], keys[id] = nil, nil
+  return key
 end
 
 -- A first-in first-out queue with explicit ends (# is unreliable once the front is gone).
 function M.queue()
-  return {first = 1, last = 0, items = {}}
+  return {first = 1, last = 0}
 end
 
 function M.push(queue, item)
   queue.last = queue.last + 1
-  queue.items[queue.last] = item
+  queue[queue.last] = item
 end
 
 function M.pop(queue)
   if queue.first > queue.last then return nil end
-  local item = queue.items[queue.first]
-  queue.items[queue.first] = nil
+  local item = queue[queue.first]
+  queue[queue.first] = nil
   queue.first = queue.first + 1
   return item
 end
@@ -129,7 +133,7 @@ function M.done(summary, latency, requests)
   io.write("bench-unanswered " .. table.concat(waits, ",") .. "\n")
   local points = {}
   local q = 0
-  while q < 100 do
+  while q < 100 do  -- finer towards the tail
     table.insert(points, string.format("%g:%d", q, latency:percentile(q)))
     q = q + (q < 90 and 1 or q < 99 and 0.1 or 0.01)
   end

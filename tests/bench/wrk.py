@@ -1,15 +1,10 @@
-"""Running wrk and reading what it printed.
+"""Running wrk with one of the bench's scripts, and reading what it printed.
 
-Every checkout script loads tests/bench/statuses.lua, which counts the answers by kind,
-and at the end prints their sums, how long each request still unanswered had waited, and
-wrk's latency percentiles; wrk's own output gives throughput, the latency distribution
-(`--latency`) and the socket errors. `--timeout` is long (10 s) so that slow answers are
-counted in the latency figures rather than dropped as timeouts.
-
-wrk's percentiles are of the requests answered during the run. When the checkout queues
-for longer than the run lasts, most of its requests are still waiting at the end and the
-answered ones are the fast few; `with_waiting` gives percentiles over both, counting each
-request still waiting at the time it had waited so far (so they are lower bounds).
+Every script loads tests/bench/statuses.lua, which counts the answers by kind and prints
+how long each request still unanswered at the end had waited. wrk's own percentiles are
+of the requests answered: with a queue longer than the run, of the fast few. `percentile`
+counts both, each request still waiting at its wait so far (so the figure is a lower
+bound). `--timeout` is long so that slow answers count as latency, not as socket errors.
 """
 
 from __future__ import annotations
@@ -26,26 +21,19 @@ BENCH = Path(__file__).resolve().parent
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
 WARMUP = int(os.environ.get("BENCH_WARMUP", "2"))
 TIMEOUT = "10s"
-CONNECTIONS = 16
 SOCKET_ERRORS = ("connect", "read", "write", "timeout")
+#: one run's figures
+Row = dict[str, Any]
 
 
 def wrk(
-    url: str,
-    script: str | None,
-    env: dict[str, str],
-    seconds: int,
-    threads: int = 2,
-    connections: int = CONNECTIONS,
-    timeout: str = TIMEOUT,
-) -> dict[str, Any]:
-    """One wrk run: its figures as `parse` reads them."""
+    url: str, script: str, env: dict[str, str], seconds: int, connections: int, threads: int = 2
+) -> Row:
+    """One wrk run of `script` against `url`: its figures, as `parse` reads them."""
     command = [
-        "wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", f"--timeout={timeout}",
-        "--latency", url,
+        "wrk", "-s", str(BENCH / script), f"-t{threads}", f"-c{connections}", f"-d{seconds}s",
+        f"--timeout={TIMEOUT}", url,
     ]  # fmt: skip
-    if script:
-        command[1:1] = ["-s", str(BENCH / script)]
     env = {
         **os.environ,
         **env,
@@ -60,69 +48,53 @@ def wrk(
     return parse(done.stdout)
 
 
-def parse(out: str) -> dict[str, Any]:
-    """wrk's output as figures: rps, requests, p50/p75/p90/p99 in ms, the socket errors
-    by kind (0 when wrk printed none) and their sum, wrk's own non-2xx-or-3xx count, and
-    the statuses line of statuses.lua (absent for a run without a script)."""
+def parse(out: str) -> Row:
+    """rps, answered requests, the run's seconds, socket errors by kind, answers by kind,
+    the waits of the unanswered, and p50 and p99 (ms) over both."""
     requests = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)\b", out)
-    assert requests, out
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    errors = {
-        kind: int(socket.group(i + 1)) if socket else 0 for i, kind in enumerate(SOCKET_ERRORS)
-    }
-    row: dict[str, Any] = {
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
-        "requests": int(requests.group(1)),
-        "duration_s": _ms(float(requests.group(2)), requests.group(3)) / 1000,
-        **{f"p{p}_ms": _latency(out, f"{p}%") for p in (50, 75, 90, 99)},
-        "socket_errors": errors,
-        "errors": float(sum(errors.values())),
-        "non_2xx": float(m.group(1)) if (m := re.search(r"Non-2xx.*?:\s+(\d+)", out)) else 0.0,
-    }
     statuses = re.search(
         r"bench-statuses ok=(\d+) retry503=(\d+) other=(\d+) reused=(\d+) unmatched=(\d+)", out
     )
-    if statuses:
-        ok, retry503, other, reused, unmatched = (int(g) for g in statuses.groups())
-        row["statuses"] = {"2xx": ok, "503_retry_after": retry503, "other": other}
-        row["reused_baskets"] = reused
-        row["unmatched_answers"] = unmatched
     waiting = re.search(r"^bench-unanswered ([\d.,]*)$", out, re.M)
     points = re.search(r"^bench-latency (\S+)$", out, re.M)
-    if waiting and points:
-        row["waiting_ms"] = sorted(float(v) for v in waiting.group(1).split(",") if v)
-        row["latency_points"] = [
+    if not (requests and rps and statuses and waiting and points):
+        raise RuntimeError(f"unexpected output of wrk:\n{out}")
+    ok, retry503, other, reused, unmatched = (int(g) for g in statuses.groups())
+    value, unit = float(requests.group(2)), requests.group(3)
+    row: Row = {
+        "rps": float(rps.group(1)),
+        "requests": int(requests.group(1)),
+        "duration_s": value * {"us": 1e-6, "ms": 1e-3, "s": 1, "m": 60}[unit],
+        "socket_errors": {
+            kind: int(socket.group(i + 1)) if socket else 0 for i, kind in enumerate(SOCKET_ERRORS)
+        },
+        "statuses": {"2xx": ok, "503_retry_after": retry503, "other": other},
+        "reused_baskets": reused,
+        "unmatched_answers": unmatched,
+        "waiting_ms": sorted(float(v) for v in waiting.group(1).split(",") if v),
+        "latency_points": [
             (float(q), int(us) / 1000)
             for q, us in (point.split(":") for point in points.group(1).split(","))
-        ]
+        ],
+    }
+    row["errors"] = sum(row["socket_errors"].values())
+    row["waiting"] = len(row["waiting_ms"])
+    row["p50_ms"], row["p99_ms"] = percentile(row, 50), percentile(row, 99)
     return row
 
 
-def with_waiting(row: dict[str, Any], q: float) -> float:
+def percentile(row: Row, q: float) -> float:
     """The q-th percentile (ms) over the answered requests and those still waiting when
     the run ended, each of those at how long it had waited: a lower bound."""
-    if "latency_points" not in row:
-        return float(row[f"p{q:g}_ms"])
-    waits, points = row["waiting_ms"], row["latency_points"]
-    answered = row["requests"]
+    waits, points, answered = row["waiting_ms"], row["latency_points"], row["requests"]
     rank = q / 100 * (answered + len(waits))
-    if rank == 0:
-        return 0.0
     fractions = [point[0] / 100 for point in points]
     values = [point[1] for point in points]
     for x in sorted({*values, *waits}):
-        # answered requests at or under x, from the percentile points
+        # answered requests at or under x, from the percentile points, and the waiting
         share = fractions[bisect.bisect_right(values, x) - 1] if x >= values[0] else 0.0
         if share * answered + bisect.bisect_right(waits, x) >= rank:
             return x
     return max(values[-1], waits[-1] if waits else 0.0)
-
-
-def _latency(out: str, label: str) -> float:
-    match = re.search(rf"^\s+{re.escape(label)}\s+([\d.]+)(us|ms|s|m)\b", out, re.M)
-    assert match, out
-    return _ms(float(match.group(1)), match.group(2))
-
-
-def _ms(value: float, unit: str) -> float:
-    return {"us": value / 1000, "ms": value, "s": value * 1000, "m": value * 60_000}[unit]

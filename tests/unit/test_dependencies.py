@@ -54,7 +54,7 @@ EXTRAS = {name: _declared(reqs) for name, reqs in PROJECT["optional-dependencies
         # gevent: imported by app/gunicorn_config.py only when that worker is asked for
         ("app", RUNTIME | EXTRAS["gevent"]),
         ("sandbox", RUNTIME | EXTRAS["dev"]),
-        ("tests", RUNTIME | EXTRAS["dev"] | EXTRAS["bench"]),
+        ("tests", RUNTIME | EXTRAS["dev"]),
     ],
 )
 def test_every_import_is_a_declared_dependency(folder: str, allowed: set[str]):
