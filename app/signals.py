@@ -31,10 +31,6 @@ recaptcha_checked = _signals.signal("recaptcha-checked")
 
 # Requests. A problem answered; sender: the CheckoutError.
 problem_answered = _signals.signal("problem-answered")
-# The in-flight bound let a request in, saw it leave, or turned one away; sender: None.
-request_admitted = _signals.signal("request-admitted")
-request_left = _signals.signal("request-left")
-request_shed = _signals.signal("request-shed")
 # The campaign a request is about, before any basket says so (the API's create); sender:
 # None, with `tracking` and `referrer`.
 campaign_seen = _signals.signal("campaign-seen")

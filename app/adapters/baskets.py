@@ -61,14 +61,23 @@ def _encoder(kind: Any) -> Callable[[Any], Any]:
         writers = [
             (f.name, _camel(f.name), _encoder(hints[f.name])) for f in dataclasses.fields(kind)
         ]
-        return lambda value: {key: write(getattr(value, name)) for name, key, write in writers}
+        plain = [(name, key) for name, key, write in writers if write is _same]
+        converted = [(name, key, write) for name, key, write in writers if write is not _same]
+
+        def write(value: Any) -> dict[str, Any]:
+            written = {key: getattr(value, name) for name, key in plain}
+            for name, key, convert in converted:
+                written[key] = convert(getattr(value, name))
+            return written
+
+        return write
     origin, args = typing.get_origin(kind), typing.get_args(kind)
     if origin is tuple:
         item = _encoder(args[0])
         return lambda value: [item(v) for v in value]
     if origin in (typing.Union, types.UnionType):  # `X | None`
         inner = _encoder(next(arg for arg in args if arg is not type(None)))
-        return lambda value: None if value is None else inner(value)
+        return inner if inner is _same else lambda value: None if value is None else inner(value)
     return str if kind is Decimal else _same  # str, int, float, bool, dict[str, str]
 
 
@@ -77,17 +86,18 @@ def _decoder(kind: Any) -> Callable[[Any], Any]:
     """How to read back a value stored as `kind` (a type hint of a field)."""
     if dataclasses.is_dataclass(kind):
         hints = typing.get_type_hints(kind)
-        readers = [
-            (f.name, _camel(f.name), _decoder(hints[f.name]))
-            for f in dataclasses.fields(kind)
-            if f.init
+        fields = [
+            (f.name, _camel(f.name), _decoder(hints[f.name])) for f in dataclasses.fields(kind)
         ]
-
         make = typing.cast(Callable[..., Any], kind)
 
         def read(data: dict[str, Any]) -> Any:
-            # A key a basket stored by an earlier release lacks takes the field's default.
-            return make(**{name: read(data[key]) for name, key, read in readers if key in data})
+            try:  # every field in order, as this release writes them
+                return make(
+                    *[r(data[key]) if r is not _same else data[key] for _, key, r in fields]
+                )
+            except KeyError:  # stored by an earlier release: a field it lacks takes its default
+                return make(**{name: r(data[key]) for name, key, r in fields if key in data})
 
         return read
     origin, args = typing.get_origin(kind), typing.get_args(kind)
@@ -96,7 +106,7 @@ def _decoder(kind: Any) -> Callable[[Any], Any]:
         return lambda data: tuple(map(item, data))
     if origin in (typing.Union, types.UnionType):  # `X | None`
         inner = _decoder(next(arg for arg in args if arg is not type(None)))
-        return lambda data: None if data is None else inner(data)
+        return inner if inner is _same else lambda data: None if data is None else inner(data)
     if kind is Decimal:
         return Decimal
     return _same  # str, int, float, bool, dict[str, str]: JSON's own

@@ -15,7 +15,7 @@ from pydantic import ValidationError as ValidationError
 
 from ..checkout import COMPLETED, MAX_ADD_OFFERS, Basket
 from ..checkout.tracking import MAX_KEYS, MAX_REFERRER, MAX_VALUE
-from ..checkout.values import ID_PATTERN, Money, Offer, Order
+from ..checkout.values import ID_PATTERN
 
 # Removals one change may ask for: a bound on the request, not a rule of the checkout.
 MAX_REMOVE_OFFERS = 20
@@ -72,15 +72,15 @@ class UpdateBasket(_Request):
 
 
 # -- answers -------------------------------------------------------------------------------
+# The models below describe the answers (the OpenAPI schemas are made from them); `answer`
+# writes them as plain JSON-ready data, which costs a third of building the models. The
+# tests hold the two together: every answer of the integration suite is validated against
+# `BasketAnswer` (tests/integration/conftest.py), and schemathesis checks the description.
 
 
 class MoneyView(BaseModel):
     amount: str = Field(pattern=r"^[0-9]+\.[0-9]{2}$", description="A decimal string")
     currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217")
-
-    @classmethod
-    def of(cls, money: Money) -> MoneyView:
-        return cls(amount=f"{money.amount:.2f}", currency=money.currency)
 
 
 class OfferView(BaseModel):
@@ -88,19 +88,6 @@ class OfferView(BaseModel):
     name: str
     description: str = ""
     price: MoneyView
-
-    @classmethod
-    def of(cls, offer: Offer) -> OfferView:
-        return cls(
-            id=offer.id,
-            name=offer.name,
-            description=offer.description,
-            price=MoneyView.of(offer.price),
-        )
-
-
-def _offers(offers: tuple[Offer, ...]) -> list[OfferView]:
-    return [OfferView.of(offer) for offer in offers]
 
 
 class Totals(BaseModel):
@@ -123,14 +110,6 @@ class OrderView(BaseModel):
     orderId: str
     effectiveDate: str = Field(json_schema_extra={"format": "date"})
     newPrice: MoneyView
-
-    @classmethod
-    def of(cls, order: Order) -> OrderView:
-        return cls(
-            orderId=order.order_id,
-            effectiveDate=order.effective_date,
-            newPrice=MoneyView.of(order.new_price),
-        )
 
 
 class QuoteView(BaseModel):
@@ -161,39 +140,6 @@ class BasketView(BaseModel):
     order: OrderView | None
     quote: QuoteView | None = Field(description="Null without changes")
 
-    @classmethod
-    def of(cls, basket: Basket) -> BasketView:
-        completed = basket.status == COMPLETED
-        pending = basket.pending_change
-        return cls(
-            basketId=basket.basket_id,
-            subscriptionId=basket.subscription_id,
-            status="completed" if completed else "open",
-            checkoutCompleted=completed,
-            currentPlan=OfferView.of(basket.plan),
-            activeOffers=_offers(basket.active_offers),
-            availableOffers=_offers(basket.eligible_offers),
-            suggestedOffer=basket.suggested_offer,
-            addOffers=_offers(basket.add_offers),
-            removeOffers=_offers(basket.remove_offers),
-            totals=Totals(
-                current=MoneyView.of(basket.current_price),
-                new=MoneyView.of(basket.new_price),
-                effectiveDate=basket.effective_date,
-            ),
-            pendingChange=PendingChangeView(
-                description=pending.description, effectiveDate=pending.effective_date
-            )
-            if pending
-            else None,
-            tracking=Tracking(referrer=basket.referrer, params=basket.tracking),
-            expiresAt=_iso(basket.expires_at),
-            order=OrderView.of(basket.order) if basket.order else None,
-            quote=QuoteView(quoteId=basket.quote_id, expiresAt=_iso(basket.quote_expires_at or 0))
-            if basket.quote_id
-            else None,
-        )
-
 
 class BasketAnswer(BaseModel):
     message: str
@@ -221,9 +167,38 @@ class Problem(BaseModel):
     )
 
 
+def answer(basket: Basket, message: str) -> dict[str, Any]:
+    """A `BasketAnswer`, as JSON-ready data."""
+    completed = basket.status == COMPLETED
+    pending, order = basket.pending_change, basket.order
+    return {
+        "message": message,
+        "basket": {
+            "basketId": basket.basket_id,
+            "subscriptionId": basket.subscription_id,
+            "status": "completed" if completed else "open",
+            "checkoutCompleted": completed,
+            "currentPlan": basket.plan.to_json(),
+            "activeOffers": [o.to_json() for o in basket.active_offers],
+            "availableOffers": [o.to_json() for o in basket.eligible_offers],
+            "suggestedOffer": basket.suggested_offer,
+            "addOffers": [o.to_json() for o in basket.add_offers],
+            "removeOffers": [o.to_json() for o in basket.remove_offers],
+            "totals": {
+                "current": basket.current_price.to_json(),
+                "new": basket.new_price.to_json(),
+                "effectiveDate": basket.effective_date,
+            },
+            "pendingChange": pending.to_json() if pending else None,
+            "tracking": {"referrer": basket.referrer, "params": basket.tracking},
+            "expiresAt": _iso(basket.expires_at),
+            "order": order.to_json() if order else None,
+            "quote": {"quoteId": basket.quote_id, "expiresAt": _iso(basket.quote_expires_at or 0)}
+            if basket.quote_id
+            else None,
+        },
+    }
+
+
 def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def basket_answer(basket: Basket, message: str) -> dict[str, Any]:
-    return BasketAnswer(message=message, basket=BasketView.of(basket)).model_dump(mode="json")

@@ -20,7 +20,7 @@ from ..web.guards import admit, verifying
 from ..web.middleware import client_ip
 from ..web.services import services
 from .openapi import document
-from .schemas import CreateBasket, UpdateBasket, ValidationError, basket_answer
+from .schemas import CreateBasket, UpdateBasket, ValidationError, answer
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 Body = TypeVar("Body", CreateBasket, UpdateBasket)
@@ -117,7 +117,7 @@ def openapi() -> Response:
 
 
 def _basket_response(basket: Basket, message: str) -> Response:
-    response = jsonify(basket_answer(basket, message))
+    response = jsonify(answer(basket, message))
     response.set_etag(basket.tag)
     return response
 

@@ -233,15 +233,11 @@ def _in_request(receive: Callable[..., None]) -> Callable[..., None]:
 
 
 def _event(event: Event, **_: Any) -> None:
-    basket: Basket | None = getattr(event, "basket", None)
-    if basket is None:
-        return
-    touch = Touch.of_basket(basket)
     if isinstance(event, BasketFound | BasketCreated):
-        set_touch(touch)  # the request's later exits count under the basket's campaign
+        set_touch(event.basket)  # the request's later exits count under its campaign
     step = _STEPS.get(type(event))
     if step is not None:
-        count(step, touch)
+        count(step, Touch.of_basket(event.basket))
 
 
 def _campaign(_: Any, *, tracking: Mapping[str, str], referrer: str | None) -> None:
@@ -271,8 +267,9 @@ for _signal, _receive in (
     _signal.connect(_in_request(_receive), weak=False)
 
 
-def set_touch(touch: Touch) -> None:
-    """The campaign this request's events count under (a basket's first touch)."""
+def set_touch(touch: Touch | Basket) -> None:
+    """The campaign this request's events count under: a basket's first touch (worked out
+    only if the request counts anything), or one given."""
     setattr(g, _TOUCH, touch)
 
 
@@ -281,6 +278,8 @@ def current_touch() -> Touch:
     found = g.get(_TOUCH)
     if isinstance(found, Touch):
         return found
+    if isinstance(found, Basket):
+        return Touch.of_basket(found)
     first = session.get(FIRST_TOUCH)
     if isinstance(first, dict):
         return Touch.of(first.get("tracking"), first.get("referrer"))

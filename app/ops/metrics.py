@@ -32,13 +32,12 @@ from flask import (
     has_app_context,
     has_request_context,
     request,
-    request_started,
 )
 
 from .. import signals
 from ..checkout.errors import CheckoutError, Unauthorized
 from ..checkout.events import BasketCreated, Event, OrderPlaced
-from ..web.problems import Forbidden
+from ..web.problems import Forbidden, ServerBusy
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -46,7 +45,7 @@ if TYPE_CHECKING:
 EXTENSION = "checkout.metrics"
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 UNMATCHED = "(unmatched)"
-ROUTE = "checkout.route"  # the environ key of the matched route template
+_ROUTE = "checkout.route"  # the environ key of the matched route's template
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # Seconds: from a cached read to a request that waited out its whole deadline.
 _REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -114,7 +113,7 @@ class Metrics:
         )
         self.in_flight = Gauge(
             "checkout_requests_in_flight",
-            "Requests being served (the in-flight bound applies to these)",
+            "Requests being served (probes and static files too, which the bound lets be)",
             multiprocess_mode="livesum",
             **kw,
         )
@@ -136,7 +135,7 @@ class Metrics:
 
 class Measured:
     """Every request, whichever part of the stack answers it: counted by route template
-    (never the raw path), method and status, and timed."""
+    (never the raw path), method and status, timed, and in flight meanwhile."""
 
     def __init__(self, wsgi_app: WSGIApplication, measured: Metrics) -> None:
         self.wsgi_app = wsgi_app
@@ -151,15 +150,28 @@ class Measured:
             status = status_line
             return start_response(status_line, headers, exc_info)
 
+        self.measured.in_flight.inc()
         try:
             return self.wsgi_app(environ, start)
         finally:
+            self.measured.in_flight.dec()
             code = status[:3] if status[:3].isdigit() else "500"
-            route = environ.get(ROUTE, UNMATCHED)
+            route = _route(environ)
             method = environ.get("REQUEST_METHOD", "")
             method = method if method in _METHODS else "other"  # a label set we bound
             self.measured.requests.labels(route, method, code).inc()
             self.measured.request_seconds.labels(route).observe(time.perf_counter() - started)
+
+
+def _route(environ: WSGIEnvironment) -> str:
+    return str(environ.get(_ROUTE, UNMATCHED))
+
+
+def _note_route(_: BaseException | None) -> None:
+    """The template of the route Flask matched, kept for `Measured` once the request's
+    context is gone (a teardown runs for every request, one turned away included)."""
+    rule = request.url_rule
+    request.environ[_ROUTE] = rule.rule if rule is not None else UNMATCHED
 
 
 def metrics() -> Metrics | None:
@@ -199,6 +211,8 @@ def _upstream(measured: Metrics, service: str, *, outcome: str, seconds: float) 
 
 def _problem(measured: Metrics, error: CheckoutError, *, status: int) -> None:
     measured.problems.labels(str(status), error.code).inc()
+    if isinstance(error, ServerBusy):
+        measured.shed.inc()
 
 
 # Connected once, for every app: each counts into its own app's instruments.
@@ -212,9 +226,6 @@ _RECEIVERS: dict[Any, Callable[..., None]] = {
     signals.redis_failed: lambda m, exc: m.redis_errors.labels(type(exc).__name__).inc(),
     signals.write_unreplicated: lambda m, _: m.unreplicated.inc(),
     signals.recaptcha_checked: lambda m, outcome: m.recaptcha.labels(outcome).inc(),
-    signals.request_admitted: lambda m, _: m.in_flight.inc(),
-    signals.request_left: lambda m, _: m.in_flight.dec(),
-    signals.request_shed: lambda m, _: m.shed.inc(),
 }
 for _signal, _receive in _RECEIVERS.items():
     _signal.connect(_counting(_receive), weak=False)
@@ -223,14 +234,8 @@ for _signal, _receive in _RECEIVERS.items():
 def init_app(app: Flask) -> None:
     measured = app.extensions[EXTENSION] = Metrics()
     app.wsgi_app = Measured(app.wsgi_app, measured)  # type: ignore[method-assign]
-    # Before any before_request hook, so a request turned away is counted by its route too.
-    request_started.connect(_note_route, app)
+    app.teardown_request(_note_route)
     app.register_blueprint(bp)
-
-
-def _note_route(sender: Flask, **_: Any) -> None:
-    rule = request.url_rule
-    request.environ[ROUTE] = rule.rule if rule is not None else UNMATCHED
 
 
 @bp.get("/metrics")

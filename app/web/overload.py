@@ -14,7 +14,6 @@ import threading
 
 from flask import Flask, g, request
 
-from ..signals import request_admitted, request_left, request_shed
 from .problems import ServerBusy
 from .routes import kind_of
 
@@ -30,13 +29,10 @@ def init_app(app: Flask) -> None:
         if not kind_of(request.path).shed:
             return
         if not in_flight.acquire(blocking=False):
-            request_shed.send(None)
             raise ServerBusy()
         g.setdefault(_ADMITTED, True)  # teardown releases only what was taken
-        request_admitted.send(None)
 
     @app.teardown_request
     def _leave(_: BaseException | None) -> None:
         if g.pop(_ADMITTED, False):
             in_flight.release()
-            request_left.send(None)

@@ -8,6 +8,7 @@ import pytest
 import requests
 
 from app.api.openapi import documented
+from app.api.schemas import BasketAnswer
 from sandbox.stack import Service
 from tests.conftest import Sandbox, recaptcha_token
 
@@ -57,8 +58,11 @@ class Partner:
 
 
 def as_documented(response: requests.Response) -> requests.Response:
-    """Fail a test whose answer is a problem the API's description does not list for its
-    operation and status (app/api/openapi.py)."""
+    """Fail a test whose answer is not as the API's description says: a basket that does
+    not match its model, or a problem not listed for its operation and status
+    (app/api/schemas.py, app/api/openapi.py)."""
+    if response.status_code in (200, 201):
+        BasketAnswer.model_validate(response.json())
     if response.headers.get("Content-Type") == "application/problem+json":
         method, status, code = response.request.method or "", response.status_code, ""
         code = response.json().get("code", "")
