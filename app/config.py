@@ -89,6 +89,10 @@ class Defaults:
     FUNNEL_TTL_DAYS = 90
     FUNNEL_MAX_FIELDS = 12000
 
+    # Offers one change may remove (the API's removeOffers, a page's Remove): a bound on
+    # what one request may ask of the backend's quote.
+    MAX_REMOVE_OFFERS = 20
+
     BASKET_TTL_SECONDS = 1800
     # A basket's copy of the subscription is trusted for reads this long; changes and
     # completion always ask the backend.

@@ -68,6 +68,7 @@ def build(config: dict[str, Any]) -> Services:
         snapshot_max_age=float(config["BASKET_SNAPSHOT_MAX_AGE_SECONDS"]),
         # How long a completion may take upstream before another may take it over.
         submit_budget=connect_timeout + read_timeout + 1.0,
+        max_remove_offers=int(config["MAX_REMOVE_OFFERS"]),
         announce=checkout_event.send,
         time_left=deadline.remaining,
     )

@@ -37,6 +37,7 @@ from ..checkout.errors import (
     Unauthorized,
     UpstreamError,
 )
+from ..config import Defaults
 from ..web.problems import ANSWERS, Answer, ServerBusy
 from .schemas import BasketAnswer, CreateBasket, Problem, UpdateBasket
 
@@ -173,17 +174,19 @@ def documented(method: str) -> dict[int, set[str]]:
 
 
 @cache
-def document() -> str:
+def document(max_remove_offers: int) -> str:
     """The description, as served at /api/v1/openapi.json."""
-    return json.dumps(build(), indent=1)
+    return json.dumps(build(max_remove_offers), indent=1)
 
 
-def build() -> dict[str, Any]:
+def build(max_remove_offers: int = Defaults.MAX_REMOVE_OFFERS) -> dict[str, Any]:
+    """The description, for an app whose CHECKOUT_MAX_REMOVE_OFFERS is as given."""
     _, schemas = models_json_schema(
         [(model, "validation") for model in (CreateBasket, UpdateBasket)]
         + [(model, "serialization") for model in (BasketAnswer, Problem)],
         ref_template="#/components/schemas/{model}",
     )
+    schemas["$defs"]["UpdateBasket"]["properties"]["removeOffers"]["maxItems"] = max_remove_offers
     return {
         "openapi": "3.1.0",
         "info": {

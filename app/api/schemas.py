@@ -17,9 +17,6 @@ from ..checkout import COMPLETED, MAX_ADD_OFFERS, Basket
 from ..checkout.tracking import MAX_KEYS, MAX_REFERRER, MAX_VALUE
 from ..checkout.values import ID_PATTERN
 
-# Removals one change may ask for: a bound on the request, not a rule of the checkout.
-MAX_REMOVE_OFFERS = 20
-
 Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 
 
@@ -61,7 +58,8 @@ class UpdateBasket(_Request):
     )
     removeOffers: Annotated[list[Id], AfterValidator(_distinct)] = Field(
         default_factory=list,
-        max_length=MAX_REMOVE_OFFERS,
+        description="Offer ids to remove: at most CHECKOUT_MAX_REMOVE_OFFERS (the "
+        "description served by the app says how many)",
         json_schema_extra={"uniqueItems": True},
     )
     complete: bool = Field(

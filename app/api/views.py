@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from ..checkout import OPEN, Basket
 from ..checkout.errors import BasketChanged, BasketCompleted, InvalidRequest, MultipleAddOffers
@@ -83,6 +83,7 @@ def update_basket() -> Response:
     body = _body(UpdateBasket)
     add, remove = body.addOffers, body.removeOffers
     checkout = services().checkout
+    checkout.refuse_unacceptable(add, remove)  # before the bot token is spent
     basket_id = landing.read_basket_id()
     token = request.headers.get("X-Recaptcha-Token")
     admission = admit("update", customer, token, basket_id)
@@ -113,7 +114,7 @@ def update_basket() -> Response:
 
 @bp.get("/openapi.json")
 def openapi() -> Response:
-    return Response(document(), mimetype="application/json")
+    return Response(document(current_app.config["MAX_REMOVE_OFFERS"]), mimetype="application/json")
 
 
 def _basket_response(basket: Basket, message: str) -> Response:

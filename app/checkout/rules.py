@@ -69,6 +69,7 @@ class Checkout:
     """The rules, over a store and a backend.
 
     `snapshot_max_age`: seconds a basket's copy of the subscription is trusted for reads.
+    `max_remove_offers`: offers one change may remove.
     `submit_budget`: seconds a completion may take upstream before another request may
     take it over. `announce` is told what happened (app/checkout/events.py); `time_left`
     says how long the caller may still wait (the request's deadline), None for no limit.
@@ -81,6 +82,7 @@ class Checkout:
         *,
         snapshot_max_age: float,
         submit_budget: float,
+        max_remove_offers: int = 20,
         announce: Callable[[Event], object] = _ignore,
         time_left: Callable[[], float | None] = _no_deadline,
     ) -> None:
@@ -88,6 +90,7 @@ class Checkout:
         self.backend = backend
         self.snapshot_max_age = snapshot_max_age
         self.submit_budget = submit_budget
+        self.max_remove_offers = max_remove_offers
         self.announce = announce
         self.time_left = time_left
 
@@ -210,10 +213,7 @@ class Checkout:
         `before_save`: runs once priced and before the write (the caller's bot check,
         running meanwhile); if it raises, the quote is thrown away and nothing is saved.
         """
-        if len(add) > MAX_ADD_OFFERS:
-            raise MultipleAddOffers(f"addOffers holds at most {MAX_ADD_OFFERS} offer id")
-        if set(add) & set(remove):
-            raise InvalidRequest("the same offer is both added and removed")
+        self.refuse_unacceptable(add, remove)
 
         def choose(basket: Basket) -> Basket:
             self._ensure_open(basket)
@@ -228,6 +228,15 @@ class Checkout:
                 raise
 
         return self._update(customer_id, basket_id, choose, current, expected_version, before_save)
+
+    def refuse_unacceptable(self, add: Sequence[str], remove: Sequence[str]) -> None:
+        """Choices no basket could take, refused before any work (the API asks first)."""
+        if len(add) > MAX_ADD_OFFERS:
+            raise MultipleAddOffers(f"addOffers holds at most {MAX_ADD_OFFERS} offer id")
+        if len(remove) > self.max_remove_offers:
+            raise InvalidRequest(f"one change removes at most {self.max_remove_offers} offers")
+        if set(add) & set(remove):
+            raise InvalidRequest("the same offer is both added and removed")
 
     @staticmethod
     def asks_nothing_new(basket: Basket, add: Sequence[str], remove: Sequence[str]) -> bool:

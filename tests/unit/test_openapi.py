@@ -17,6 +17,7 @@ from app.api.openapi import OPERATIONS, PATH, build, documented, errors_table
 from app.checkout import MAX_ADD_OFFERS
 from app.checkout.errors import CheckoutError
 from app.checkout.values import ID_PATTERN
+from app.config import Defaults
 from app.web.problems import ANSWERS, Forbidden, FormExpired, HTTPProblem
 
 # Refusals of the pages and the ops pages: the API is exempt from CSRF (Bearer tokens) and
@@ -94,6 +95,11 @@ def test_the_limits_described_are_the_rules_own():
     assert update["addOffers"]["maxItems"] == MAX_ADD_OFFERS
     assert update["addOffers"]["items"]["pattern"] == ID_PATTERN
     assert update["removeOffers"]["uniqueItems"] is True
+    assert update["removeOffers"]["maxItems"] == Defaults.MAX_REMOVE_OFFERS
+    assert (
+        build(3)["components"]["schemas"]["UpdateBasket"]["properties"]["removeOffers"]["maxItems"]
+        == 3
+    )  # the app's own setting
     assert schemas["CreateBasket"]["properties"]["subscriptionId"]["pattern"] == ID_PATTERN
 
 

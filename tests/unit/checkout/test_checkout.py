@@ -98,6 +98,16 @@ def test_one_offer_to_add_and_the_newest_choice_wins(checkout: Checkout):
     assert changed.new_price.amount == Decimal("27.00")  # 24 + Kids 3, priced by the backend
 
 
+def test_one_change_removes_at_most_the_offers_the_setting_allows(
+    store: MemoryStore, backend: StubBackend
+):
+    capped = Checkout(store, backend, snapshot_max_age=300, submit_budget=1, max_remove_offers=0)
+    basket = capped.create("alice", "SUB-1")
+    with pytest.raises(InvalidRequest, match="at most 0"):
+        capped.change("alice", basket.basket_id, [], ["OFFER-HD"])
+    assert store.get(basket.basket_id) == basket  # nothing changed
+
+
 def test_an_offer_the_subscription_cannot_take_is_refused(checkout: Checkout):
     basket = checkout.create("alice", "SUB-1")
     with pytest.raises(InvalidRequest):
