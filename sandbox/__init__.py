@@ -1,8 +1,8 @@
 """The sandbox: a stand-in for the partner's systems, for development, demos and tests.
 
 It is its own Flask app and is never imported by ``app/``: the checkout reaches it only
-over HTTP, exactly as it would reach the real subscription backend, OAuth provider and
-reCAPTCHA.
+over HTTP, exactly as it would reach the real subscription backend, OAuth provider,
+reCAPTCHA and webhook receiver.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from datetime import timedelta
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
-from sandbox import backend, control, oauth, recaptcha
+from sandbox import backend, control, oauth, recaptcha, webhooks
 from sandbox.faults import FaultMiddleware
 from sandbox.keys import EXTENSION_KEY as KEY_EXTENSION
 from sandbox.keys import load_signing_key
@@ -23,6 +23,7 @@ from sandbox.settings import Settings
 from sandbox.state import EXTENSION_KEY as STATE_EXTENSION
 from sandbox.state import SandboxState
 from sandbox.subscriptions import SubscriptionStore
+from sandbox.webhooks import WebhookRecorder
 
 __all__ = ["create_app", "Settings"]
 
@@ -45,11 +46,16 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(backend.bp)
     app.register_blueprint(recaptcha.bp)
     app.register_blueprint(control.bp)
+    app.register_blueprint(webhooks.bp)
     oauth.init_app(app)
     app.register_error_handler(HTTPException, _http_error)
 
     app.wsgi_app = FaultMiddleware(  # type: ignore[method-assign]
         app.wsgi_app, state.faults, state.stats.record
+    )
+    # Outside the faults, so a webhook attempt a fault answered is recorded with its status.
+    app.wsgi_app = WebhookRecorder(  # type: ignore[method-assign]
+        app.wsgi_app, state.webhooks, settings.webhook_secret
     )
     # Outermost, so a call's timeline spans the added latency, any slow fault and the app.
     app.wsgi_app = LatencyMiddleware(  # type: ignore[method-assign]

@@ -59,17 +59,26 @@ class SandboxServer(BaseApplication):
         return create_app(self.settings)
 
 
-def serve(host: str, port: int, issuer: str | None, latency: str | None = None) -> int:
+def serve(
+    host: str,
+    port: int,
+    issuer: str | None,
+    latency: str | None = None,
+    webhook_secret: str | None = None,
+) -> int:
     """Serve until interrupted; demo data is fresh at every start.
 
-    ``latency`` (the ``--latency`` flag) wins over ``SANDBOX_LATENCY``.
+    ``latency`` and ``webhook_secret`` (the ``--latency`` and ``--webhook-secret`` flags)
+    win over ``SANDBOX_LATENCY`` and ``SANDBOX_WEBHOOK_SECRET``.
     """
     # Bind first, so port 0 works and "listening" is only printed once it is true. The
     # backlog absorbs a benchmark opening all of its pooled connections at once.
     sock = socket.create_server((host, port), backlog=1024)
     actual_port = sock.getsockname()[1]
     try:
-        settings = Settings.from_env(port=actual_port, issuer=issuer, latency=latency)
+        settings = Settings.from_env(
+            port=actual_port, issuer=issuer, latency=latency, webhook_secret=webhook_secret
+        )
     except ValueError as error:
         sock.close()
         print(f"sandbox: {error}", file=sys.stderr)
@@ -119,6 +128,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=f"added upstream latency, one of {', '.join(PROFILES)} "
         "(default: SANDBOX_LATENCY or none)",
     )
+    serve_cmd.add_argument(
+        "--webhook-secret",
+        help="whsec_… secret the webhook receiver verifies with "
+        "(default: SANDBOX_WEBHOOK_SECRET or the development secret)",
+    )
 
     token_cmd = commands.add_parser(
         "token", help="print an access token for a demo customer or operator"
@@ -130,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     if args.command == "serve":
-        return serve(args.host, args.port, args.issuer, args.latency)
+        return serve(args.host, args.port, args.issuer, args.latency, args.webhook_secret)
     return token(args.customer, args.expires_in, args.issuer, args.audience)
 
 

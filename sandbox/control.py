@@ -113,6 +113,18 @@ def calls() -> ResponseReturnValue:
     return jsonify({"calls": get_state().calls.to_json()})
 
 
+@bp.get("/webhooks")
+def webhooks() -> ResponseReturnValue:
+    """Every attempt at the webhook receiver, in arrival order (sandbox/webhooks.py)."""
+    return jsonify({"deliveries": get_state().webhooks.to_json()})
+
+
+@bp.delete("/webhooks")
+def clear_webhooks() -> ResponseReturnValue:
+    get_state().webhooks.reset()
+    return "", 204
+
+
 @bp.get("/latency")
 def latency() -> ResponseReturnValue:
     return jsonify(get_latency().to_json())

@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from werkzeug.http import HTTP_STATUS_CODES
+
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
@@ -29,6 +31,8 @@ class Fault:
     #: how many more matching requests it applies to; 0 means until cleared
     remaining: int = 1
     delay_seconds: float = 3.0
+    #: what mode ``error`` answers, so a test can choose e.g. 503 over the default 500
+    status: int = 500
 
     @classmethod
     def parse(cls, body: Any) -> Fault:
@@ -38,21 +42,29 @@ class Fault:
         count = body.get("count", 1)
         delay = body.get("delaySeconds", 3.0)
         path = body.get("path", "/backend/")
+        status = body.get("status", 500)
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
             raise ValueError("count must be an integer >= 0")
         if not isinstance(delay, int | float) or isinstance(delay, bool) or delay < 0:
             raise ValueError("delaySeconds must be a number >= 0")
         if not isinstance(path, str) or not path.startswith("/"):
             raise ValueError("path must be a path prefix starting with /")
-        return cls(body["mode"], path, count, float(delay))
+        if not isinstance(status, int) or isinstance(status, bool) or not 400 <= status <= 599:
+            raise ValueError("status must be an integer from 400 to 599")
+        if "status" in body and body["mode"] != "error":
+            raise ValueError("status applies to mode error only")
+        return cls(body["mode"], path, count, float(delay), status)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        fault: dict[str, Any] = {
             "mode": self.mode,
             "path": self.path,
             "count": self.remaining,
             "delaySeconds": self.delay_seconds,
         }
+        if self.mode == "error":
+            fault["status"] = self.status
+        return fault
 
 
 class FaultQueue:
@@ -133,7 +145,8 @@ class FaultMiddleware:
             return self.app(environ, start_response)
         if fault.mode == "error":
             body = {"error": "internal_error", "message": "Injected fault: server error."}
-            return _answer(start_response, "500 INTERNAL SERVER ERROR", body)
+            reason = HTTP_STATUS_CODES.get(fault.status, "Error").upper()
+            return _answer(start_response, f"{fault.status} {reason}", body)
         if fault.mode == "malformed":
             headers = [("Content-Type", "text/html"), ("Content-Length", str(len(GARBAGE)))]
             start_response("200 OK", headers)

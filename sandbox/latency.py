@@ -36,7 +36,9 @@ The medians sit toward the fast end of those reports on purpose: a latency targe
 checkout meets against this sandbox is then not met by luck, because the real partner
 will be slower, not faster. Everything else (the sign-in page, static files, the
 reCAPTCHA script) is not delayed, and neither is anything under ``/_sandbox/``: a test
-must always be able to inspect and reset the sandbox promptly.
+must always be able to inspect and reset the sandbox promptly. Nor is the webhook
+receiver under ``/partner/``: there the checkout calls the partner from its deliverer,
+off any customer's request, so its delay is not the one these profiles measure.
 
 Samples are seeded (``SANDBOX_LATENCY_SEED``, default 1), one stream per endpoint, so a
 benchmark run draws the same delays every time whatever order its calls interleave in.

@@ -10,12 +10,16 @@ from pathlib import Path
 from typing import Any, cast
 
 from flask import current_app
+from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
 
 from sandbox.latency import DEFAULT_PROFILE, DEFAULT_SEED, check_profile
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PORT = 5001
 EXTENSION_KEY = "sandbox.settings"
+#: the secret the partner's webhook receiver verifies with unless SANDBOX_WEBHOOK_SECRET
+#: says otherwise; the checkout's development default is the same literal
+DEV_WEBHOOK_SECRET = "whsec_c2FuZGJveC13ZWJob29rLXNlY3JldC1kZXYtb25seQ=="
 
 
 @dataclass(frozen=True)
@@ -37,10 +41,17 @@ class Settings:
     latency: str = DEFAULT_PROFILE
     #: seeds the latency samples, so a benchmark draws the same delays each run
     latency_seed: int = DEFAULT_SEED
+    #: Standard Webhooks secret (``whsec_`` + base64) the webhook receiver verifies with
+    webhook_secret: str = DEV_WEBHOOK_SECRET
 
     def __post_init__(self) -> None:
         # Refused at start, so a typo does not quietly serve with no latency at all.
         check_profile(self.latency)
+        # Likewise a secret the library cannot use: every delivery would be refused.
+        try:
+            Webhook(self.webhook_secret)
+        except (ValueError, EmptyWebhookSecretError) as error:
+            raise ValueError(f"webhook secret must be whsec_ + base64 ({error})") from error
 
     @classmethod
     def from_env(

@@ -186,7 +186,8 @@ def _text(value: bytes | str) -> str:
 
 
 class Service:
-    """A child process serving HTTP on loopback, ready once `health_path` answers."""
+    """A child process serving HTTP on loopback, ready once `health_path` answers; or,
+    without a `health_path`, a worker that serves nothing, ready once started."""
 
     def __init__(
         self,
@@ -232,6 +233,8 @@ class Service:
         return self
 
     def _healthy(self) -> bool:
+        if not self.health_path:
+            return self.process is not None and self.process.poll() is None
         try:
             return requests.get(self.url + self.health_path, timeout=0.5).status_code < 500
         except requests.RequestException:
@@ -259,7 +262,13 @@ def app_settings(sandbox_url: str, redis_url: str) -> dict[str, str]:
         "CHECKOUT_OAUTH_ISSUER": sandbox_url,
         "CHECKOUT_RECAPTCHA_VERIFY_URL": f"{sandbox_url}/recaptcha/api/siteverify",
         "CHECKOUT_RECAPTCHA_SCRIPT_URL": f"{sandbox_url}/recaptcha/api.js",
+        "CHECKOUT_WEBHOOK_URL": f"{sandbox_url}/partner/webhooks",
     }
+
+
+def deliverer_service(env: Mapping[str, str]) -> Service:
+    """The partner events' deliverer (app/ops/deliverer.py), with the app's settings."""
+    return Service("deliverer", [sys.executable, "-m", "app.ops.deliverer"], 0, "", env)
 
 
 def app_service(port: int, env: Mapping[str, str], *, workers: int = 0) -> Service:
@@ -357,12 +366,15 @@ def main(argv: list[str] | None = None) -> int:
             env.update(app_settings(sandbox.url, redis_url))
         app = app_service(args.app_port, env).start()
         started.append(app)
+        started.append(deliverer_service(env).start())
         latency = "" if args.latency == "none" else f"   Latency: {args.latency}"
         print(
             f"\nCheckout ready: {app.url}/start?subscription=SUB-1001&offer=OFFER-SPORTS"
             "&utm_source=newsletter&utm_medium=email&utm_campaign=autumn\n"
-            f"Ops: {app.url}/ops/funnel (sign in as olivia, the demo operator); "
-            f"metrics at {app.url}/metrics\n"
+            f"Ops: {app.url}/ops/funnel and /ops/events (sign in as olivia, the demo "
+            f"operator); metrics at {app.url}/metrics\n"
+            f"Partner events: the deliverer sends them to {sandbox.url}/partner/webhooks; "
+            f"see them at {sandbox.url}/_sandbox/webhooks\n"
             f"Sandbox: {sandbox.url}{latency}   Ctrl-C stops everything.",
             flush=True,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import threading
 import time
@@ -97,6 +98,40 @@ class CallTimeline:
         with self._lock:
             calls = [dict(call) for call in self._calls]
         return sorted(calls, key=lambda call: call["arrivedAt"])
+
+
+class DeliveryLog:
+    """Every attempt at the partner's webhook receiver, refused and faulted ones too.
+
+    A test reads it to see what the checkout sent and how often. Bounded like the call
+    timeline: the oldest records go first once ``maxlen`` is reached.
+    """
+
+    def __init__(self, maxlen: int = 1000) -> None:
+        # (arrival number, record): recorded once answered, listed in arrival order.
+        self._records: deque[tuple[int, dict[str, Any]]] = deque(maxlen=maxlen)
+        self._arrivals = itertools.count()
+        self._lock = threading.Lock()
+
+    def arrival(self) -> int:
+        """A number for an attempt that just arrived; later arrivals get larger ones."""
+        with self._lock:
+            return next(self._arrivals)
+
+    def record(self, arrival: int, record: dict[str, Any]) -> None:
+        """Keep an answered attempt, ``arrival`` being what ``arrival()`` gave it."""
+        with self._lock:
+            self._records.append((arrival, record))
+
+    def reset(self) -> None:
+        with self._lock:
+            self._records.clear()
+
+    def to_json(self) -> list[dict[str, Any]]:
+        """The records in arrival order (an attempt is kept when it has been answered)."""
+        with self._lock:
+            records = sorted(self._records, key=lambda item: item[0])
+        return [dict(record) for _, record in records]
 
 
 class SingleUseLedger:
@@ -233,9 +268,11 @@ class SandboxState:
     faults: FaultQueue = field(default_factory=FaultQueue)
     stats: Stats = field(default_factory=Stats)
     calls: CallTimeline = field(default_factory=CallTimeline)
+    webhooks: DeliveryLog = field(default_factory=DeliveryLog)
 
     def reset(self) -> None:
-        """Back to the demo data: no orders, spent tokens, faults, counts or call times.
+        """Back to the demo data: no orders, spent tokens, faults, counts, call times or
+        webhook deliveries.
 
         OAuth grants survive, so a sign-in in flight in a parallel test is not broken.
         The latency profile is configuration, not state, and lives elsewhere.
@@ -245,6 +282,7 @@ class SandboxState:
         self.faults.clear()
         self.stats.reset()
         self.calls.reset()
+        self.webhooks.reset()
 
 
 def get_state() -> SandboxState:

@@ -65,6 +65,8 @@ def calls(client: FlaskClient) -> list[dict[str, Any]]:
         ("GET", "/static/sandbox.css", None),
         ("GET", "/_sandbox/stats", None),
         ("POST", "/_sandbox/reset", None),
+        # the checkout calling the partner's webhook receiver: not the partner's API
+        ("POST", "/partner/webhooks", None),
     ],
 )
 def test_paths_and_methods_map_to_endpoints(method: str, path: str, endpoint: str | None) -> None:
@@ -76,6 +78,7 @@ def test_control_paths_and_the_none_profile_add_nothing() -> None:
     assert latency.delay_for("GET", "/_sandbox/calls") == 0.0
     assert latency.delay_for("GET", "/oauth/authorize") == 0.0
     assert latency.delay_for("POST", SITEVERIFY) > 0.0
+    assert Latency("slow").delay_for("POST", "/partner/webhooks") == 0.0
     quiet = Latency("none")
     assert {quiet.sample(name) for name in MEDIAN_MS} == {0.0}
     assert quiet.delay_for("POST", "/backend/v1/orders") == 0.0
