@@ -57,7 +57,8 @@ test-failover: $(STAMP)
 ## The API's integration tests against a three-master Redis Cluster started for the run.
 test-cluster: $(STAMP)
 	CHECKOUT_TEST_REDIS_CLUSTER=1 $(PY) -m pytest -n $(WORKERS) --dist loadfile \
-		tests/integration/test_api.py tests/integration/test_scale.py tests/integration/test_ops.py
+		tests/integration/test_api.py tests/integration/test_scale.py tests/integration/test_ops.py \
+		tests/integration/test_events.py
 
 test-e2e: browser
 	@$(MAKE) --no-print-directory -s install

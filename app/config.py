@@ -16,6 +16,8 @@ DEV_SECRET_KEY = "dev-only-secret-key-not-for-production"
 DEV_OAUTH_CLIENT_SECRET = "checkout-dev-secret"
 DEV_RECAPTCHA_SECRET_KEY = "sandbox-recaptcha-secret"
 DEV_SUBSCRIPTION_API_TOKEN = "sandbox-backend-token"
+# The sandbox's partner receiver verifies with the same (sandbox/settings.py).
+DEV_WEBHOOK_SECRET = "whsec_c2FuZGJveC13ZWJob29rLXNlY3JldC1kZXYtb25seQ=="
 SANDBOX = "http://127.0.0.1:5001"
 
 
@@ -93,6 +95,25 @@ class Defaults:
     # what one request may ask of the backend's quote.
     MAX_REMOVE_OFFERS = 20
 
+    # Partner events (Standard Webhooks): where they go ('' for nowhere), signed with the
+    # secret (whsec_…) and, during a rotation, the previous one too.
+    WEBHOOK_URL = f"{SANDBOX}/partner/webhooks"
+    WEBHOOK_SECRET = DEV_WEBHOOK_SECRET
+    WEBHOOK_SECRET_PREVIOUS = ""
+    # Seconds between attempts (the specification's suggestion); the event fails after the
+    # last, and is kept for operators to send again.
+    WEBHOOK_RETRY_SCHEDULE: list[str] = ["5", "300", "1800", "7200", "18000", "36000", "36000"]
+    WEBHOOK_TIMEOUT_SECONDS = 5.0
+    # Loopback and private addresses: allowed in development (the sandbox), refused
+    # otherwise unless this says so.
+    WEBHOOK_ALLOW_PRIVATE = ""
+    WEBHOOK_RETENTION_DAYS = 7
+    # A deliverer that holds an attempt this long is taken to have died: another takes over.
+    WEBHOOK_LEASE_SECONDS = 60.0
+    # Attempts one deliverer makes at once, and how often it looks for expired baskets.
+    WEBHOOK_CONCURRENCY = 8
+    WEBHOOK_SWEEP_SECONDS = 10.0
+
     BASKET_TTL_SECONDS = 1800
     # A basket's copy of the subscription is trusted for reads this long; changes and
     # completion always ask the backend.
@@ -154,13 +175,24 @@ _DEV_SECRETS = {
     "OAUTH_CLIENT_SECRET": DEV_OAUTH_CLIENT_SECRET,
     "RECAPTCHA_SECRET_KEY": DEV_RECAPTCHA_SECRET_KEY,
     "SUBSCRIPTION_API_TOKEN": DEV_SUBSCRIPTION_API_TOKEN,
+    "WEBHOOK_SECRET": DEV_WEBHOOK_SECRET,
 }
 
 
 def normalise(config: dict[str, Any]) -> None:
     """Accept the forms an operator naturally writes in an environment variable."""
-    for key in ("SECRET_KEY_FALLBACKS", "RECAPTCHA_HOSTNAMES", "REDIS_SENTINELS"):
+    for key in (
+        "SECRET_KEY_FALLBACKS",
+        "RECAPTCHA_HOSTNAMES",
+        "REDIS_SENTINELS",
+        "WEBHOOK_RETRY_SCHEDULE",
+    ):
         config[key] = _listed(config.get(key) or [])
+    config["WEBHOOK_RETRY_SCHEDULE"] = [_seconds(s) for s in config["WEBHOOK_RETRY_SCHEDULE"]]
+    allow = str(config.get("WEBHOOK_ALLOW_PRIVATE") or "").strip().lower()
+    config["WEBHOOK_ALLOW_PRIVATE"] = allow in ("1", "true", "yes") or (
+        allow == "" and config["ENV"] == "development"
+    )
     for key in ("SUBSCRIPTION_API_URL", "OAUTH_ISSUER"):
         config[key] = str(config[key]).rstrip("/")
     config["SESSION_COOKIE_SECURE"] = config["ENV"] != "development"
@@ -170,6 +202,16 @@ def _listed(value: str | list[str]) -> list[str]:
     """A list setting, given as a list (a JSON one too) or comma separated."""
     items = value.split(",") if isinstance(value, str) else value
     return [str(item).strip() for item in items if str(item).strip()]
+
+
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < 86400 * 7:
+        raise ConfigError(f"CHECKOUT_WEBHOOK_RETRY_SCHEDULE: {text!r} is not a number of seconds")
+    return seconds
 
 
 def secret_keys(config: dict[str, Any]) -> list[str]:
@@ -193,6 +235,8 @@ def check_production(config: dict[str, Any]) -> None:
     if config["ENV"] != "production":
         return
     for key, dev_value in _DEV_SECRETS.items():
+        if key == "WEBHOOK_SECRET" and not config.get("WEBHOOK_URL"):
+            continue  # no partner events: no secret to sign them with
         value = config.get(key) or ""
         if value == dev_value:
             raise ConfigError(f"CHECKOUT_{key} is the development value; set a real secret")
@@ -202,7 +246,11 @@ def check_production(config: dict[str, Any]) -> None:
         raise ConfigError("CHECKOUT_METRICS_TOKEN is not set (16+ characters): /metrics needs one")
     if DEV_SECRET_KEY in config["SECRET_KEY_FALLBACKS"]:
         raise ConfigError("CHECKOUT_SECRET_KEY_FALLBACKS holds the development secret key")
-    for key in _URL_SETTINGS:
+    for secret in ("WEBHOOK_SECRET", "WEBHOOK_SECRET_PREVIOUS"):
+        value = str(config.get(secret) or "")
+        if value and not value.startswith("whsec_"):
+            raise ConfigError(f"CHECKOUT_{secret} is not a whsec_ secret")
+    for key in _URL_SETTINGS + (("WEBHOOK_URL",) if config.get("WEBHOOK_URL") else ()):
         url = urlsplit(str(config.get(key) or ""))
         if url.scheme != "https" or (url.hostname or "") in _LOOPBACK:
             raise ConfigError(

@@ -18,10 +18,12 @@ from . import deadline
 from .backend import CircuitBreaker, SubscriptionClient
 from .baskets import RedisBasketStore
 from .fanout import FanOut
+from .outbox import Outbox
 from .ratelimit import Limit, RateLimiter
 from .recaptcha import RecaptchaVerifier
 from .storage import Keys, connect
 from .tokens import TokenValidator
+from .webhooks import Sender
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +37,8 @@ class Services:
     limiter: RateLimiter
     tokens: TokenValidator
     fanout: FanOut
+    outbox: Outbox
+    sender: Sender | None  # None: partner events are off (no CHECKOUT_WEBHOOK_URL)
 
 
 def build(config: dict[str, Any]) -> Services:
@@ -61,6 +65,8 @@ def build(config: dict[str, Any]) -> Services:
         config["BASKET_TTL_SECONDS"],
         min_replicas=config["REDIS_MIN_REPLICAS"],
         replica_timeout_ms=config["REDIS_MIN_REPLICAS_TIMEOUT_MS"],
+        events=bool(config["WEBHOOK_URL"]),
+        events_kept=int(float(config["WEBHOOK_RETENTION_DAYS"]) * 86400),
     )
     checkout = Checkout(
         store,
@@ -94,4 +100,20 @@ def build(config: dict[str, Any]) -> Services:
             timeout=float(config["OAUTH_TIMEOUT_SECONDS"]),
         ),
         fanout=FanOut(threads),
+        outbox=Outbox(
+            client,
+            keys,
+            schedule=config["WEBHOOK_RETRY_SCHEDULE"],
+            lease=float(config["WEBHOOK_LEASE_SECONDS"]),
+            retention=float(config["WEBHOOK_RETENTION_DAYS"]) * 86400,
+        ),
+        sender=Sender(
+            config["WEBHOOK_URL"],
+            config["WEBHOOK_SECRET"],
+            config["WEBHOOK_SECRET_PREVIOUS"],
+            timeout=float(config["WEBHOOK_TIMEOUT_SECONDS"]),
+            allow_private=config["WEBHOOK_ALLOW_PRIVATE"],
+        )
+        if config["WEBHOOK_URL"]
+        else None,
     )

@@ -4,6 +4,12 @@ A basket is one JSON value under one key, with a TTL refreshed on every write. E
 write is a compare-and-set on the basket's `version` (one Lua script, one round trip), so
 two updates at once never lose one: the loser re-reads and applies its change again.
 
+The same script keeps the partner events' outbox (app/adapters/outbox.py), in the
+basket's shard, so an event is written exactly when its change is: the completion that
+records an order adds `checkout.completed` to the shard's stream (once: only on the change
+from another status to completed), and an open basket with changes is listed, with the
+`checkout.abandoned` it would be, under when it expires.
+
 The JSON is the basket's own fields, camelCased, with the values' fields inside them the
 same way (`BasketCodec`): a field added to `Basket` is stored without a line here. What
 was stored was checked on the way in (the backend's answers by their `parse`), so it is
@@ -27,19 +33,42 @@ from typing import Any
 from ..checkout.basket import Basket
 from ..checkout.ports import StoreUnavailable
 from ..signals import redis_failed, write_unreplicated
+from . import webhooks
 from .storage import FAILURES, Batch, Keys
 
 log = logging.getLogger(__name__)
 
+# KEYS: the basket, its shard's outbox stream, expiring set and abandonable hash.
+# ARGV: the version read, the basket, its TTL, its id, when it expires, the completed
+# event (or ''), the abandoned event it would be (or ''), '1' when events are on, and how
+# long the outbox is kept when nothing touches it.
 _CAS = """
 local current = redis.call('GET', KEYS[1])
+local was = nil
 if ARGV[1] == '0' then
   if current then return 0 end
 else
   if not current then return -1 end
-  if tostring(cjson.decode(current)['version']) ~= ARGV[1] then return 0 end
+  local stored = cjson.decode(current)
+  if tostring(stored['version']) ~= ARGV[1] then return 0 end
+  was = stored['status']
 end
 redis.call('SET', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[3]))
+if ARGV[8] == '1' then
+  if ARGV[6] ~= '' and was ~= 'completed' then
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', '100000', '*', 'event', ARGV[6])
+    redis.call('EXPIRE', KEYS[2], ARGV[9])
+  end
+  if ARGV[7] ~= '' then
+    redis.call('ZADD', KEYS[3], ARGV[5], ARGV[4])
+    redis.call('HSET', KEYS[4], ARGV[4], ARGV[7])
+    redis.call('EXPIRE', KEYS[3], ARGV[9])
+    redis.call('EXPIRE', KEYS[4], ARGV[9])
+  else
+    redis.call('ZREM', KEYS[3], ARGV[4])
+    redis.call('HDEL', KEYS[4], ARGV[4])
+  end
+end
 return 1
 """
 
@@ -132,10 +161,14 @@ class RedisBasketStore:
         *,
         min_replicas: int = 0,
         replica_timeout_ms: int = 100,
+        events: bool = False,
+        events_kept: int = 7 * 86400,
     ) -> None:
         self.client = client
         self.keys = keys
         self.ttl = int(ttl_seconds)
+        self.events = events  # partner events are on: keep their outbox
+        self.events_kept = int(events_kept)
         self._cas = client.register_script(_CAS)
         # A write is answered once this many replicas have it (WAIT), or after the timeout
         # without them: then the answer still says what the primary holds, and
@@ -145,7 +178,8 @@ class RedisBasketStore:
 
     def get(self, basket_id: str) -> Basket | None:
         try:
-            return decode(self.client.get(self.keys.basket(basket_id)))
+            raw = self.client.get(self.keys.basket(basket_id))
+            return decode(raw if raw is not None else self._moved(basket_id))
         except FAILURES as exc:
             raise _unavailable(exc) from exc
 
@@ -153,31 +187,62 @@ class RedisBasketStore:
         """Queue a read on `batch`, to share a round trip with other checks."""
         batch.get(name, self.keys.basket(basket_id))
 
-    @staticmethod
-    def read(batch: Batch, name: str) -> Basket | None:
+    def read(self, batch: Batch, name: str, basket_id: str) -> Basket | None:
         """The basket `queue_get` read, once the batch has run."""
-        return decode(batch.reply(name))
+        raw = batch.reply(name)
+        try:
+            return decode(raw if raw is not None else self._moved(basket_id))
+        except FAILURES as exc:
+            raise _unavailable(exc) from exc
+
+    def _moved(self, basket_id: str) -> bytes | None:
+        """A basket a release before the shards stored: moved to its shard's key, once.
+        (A round trip only when the basket is not where it belongs, as on a 404.)"""
+        legacy = self.keys.legacy_basket(basket_id)
+        raw, ttl = self.client.pipeline(transaction=False).get(legacy).ttl(legacy).execute()
+        if raw is not None and ttl > 0:
+            self.client.set(self.keys.basket(basket_id), raw, ex=ttl, nx=True)
+            self.client.delete(legacy)
+        return raw
 
     def save(self, basket: Basket) -> Basket | None:
         now = time.time()
         written = replace(
             basket, version=basket.version + 1, updated_at=now, expires_at=now + self.ttl
         )
-        key = self.keys.basket(basket.basket_id)
-        args = [str(basket.version), encode(written), self.ttl]
+        shard = self.keys.shard(basket.basket_id)
+        keys = [
+            self.keys.basket(basket.basket_id),
+            self.keys.outbox(shard),
+            self.keys.expiring(shard),
+            self.keys.abandonable(shard),
+        ]
+        completed = webhooks.completed(written) if self.events else None
+        abandoned = webhooks.abandoned(written) if self.events else None
+        args = [
+            str(basket.version),
+            encode(written),
+            self.ttl,
+            basket.basket_id,
+            written.expires_at,
+            completed.to_json() if completed else "",
+            abandoned.to_json() if abandoned else "",
+            "1" if self.events else "0",
+            self.events_kept,
+        ]
         try:
-            result = self._write(key, args)
+            result = self._write(keys, args)
         except FAILURES as exc:
             raise _unavailable(exc) from exc
         return written if result == 1 else None
 
-    def _write(self, key: str, args: list[Any]) -> Any:
+    def _write(self, keys: list[str], args: list[Any]) -> Any:
         if not self.min_replicas:
-            return self._cas(keys=[key], args=args)
+            return self._cas(keys=keys, args=args)
         pipe = self.client.pipeline(transaction=False)
         # EVAL with the text: a registered script on a pipeline costs a round trip of its
         # own to ask the server whether it knows it.
-        pipe.execute_command("EVAL", _CAS, 1, key, *args)
+        pipe.execute_command("EVAL", _CAS, len(keys), *keys, *args)
         pipe.execute_command("WAIT", self.min_replicas, self.replica_timeout_ms)
         result, acknowledged = pipe.execute(raise_on_error=False)
         if isinstance(result, Exception):

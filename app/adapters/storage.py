@@ -9,6 +9,7 @@ cluster.
 from __future__ import annotations
 
 import functools
+import zlib
 from typing import Any
 
 import redis
@@ -19,13 +20,65 @@ from redis.sentinel import Sentinel
 
 from ..config import ConfigError
 
+# Baskets are spread over this many shards. A basket shares its shard's slot (a cluster's
+# hash tag) with the shard's partner events, so one script writes a basket and its event.
+SHARDS = 16
+
 
 class Keys:
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
+        self.shards = [f"{prefix}-s{n:02d}" for n in range(SHARDS)]
+
+    def shard(self, basket_id: str) -> str:
+        return self.shards[zlib.crc32(basket_id.encode()) % SHARDS]
 
     def basket(self, basket_id: str) -> str:
+        return f"{self.prefix}:basket:{{{self.shard(basket_id)}}}:{basket_id}"
+
+    def baskets(self) -> str:
+        """A pattern that matches every basket's key (SCAN, for tests and operators)."""
+        return f"{self.prefix}:basket:*"
+
+    def legacy_basket(self, basket_id: str) -> str:
+        """Where releases before the shards kept a basket: read once more, then moved."""
         return f"{self.prefix}:basket:{{{basket_id}}}"
+
+    def outbox(self, shard: str) -> str:
+        """The shard's partner events as the checkout writes them: a stream."""
+        return f"{self.prefix}:events:{{{shard}}}"
+
+    def expiring(self, shard: str) -> str:
+        """The shard's open baskets with changes, by when they expire: a sorted set."""
+        return f"{self.prefix}:expiring:{{{shard}}}"
+
+    def abandonable(self, shard: str) -> str:
+        """What each of those would tell the partner if it expired: a hash."""
+        return f"{self.prefix}:abandonable:{{{shard}}}"
+
+    def deliveries(self, shard: str) -> str:
+        """The shard's events being delivered, by when each is next due: a sorted set."""
+        return f"{self.prefix}:deliveries:{{{shard}}}"
+
+    def undelivered(self, shard: str) -> str:
+        """The same events by when they were made, for the oldest's age: a sorted set."""
+        return f"{self.prefix}:undelivered:{{{shard}}}"
+
+    def failed(self, shard: str) -> str:
+        """The shard's events that used up every attempt, by when: a sorted set."""
+        return f"{self.prefix}:failed:{{{shard}}}"
+
+    def event(self, shard: str, event_id: str) -> str:
+        """One event and its delivery's record, kept for a while after it ends."""
+        return f"{self.prefix}:event:{{{shard}}}:{event_id}"
+
+    def recent_deliveries(self) -> str:
+        """The last deliveries' outcomes, newest first, for the ops page: a capped list."""
+        return f"{self.prefix}:deliveries:recent"
+
+    def delivery_counts(self) -> str:
+        """Deliveries by type and outcome, and attempts, for /metrics: a hash."""
+        return f"{self.prefix}:deliveries:counts"
 
     def recaptcha(self, token_digest: str) -> str:
         return f"{self.prefix}:recaptcha:{token_digest}"

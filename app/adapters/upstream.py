@@ -155,6 +155,17 @@ class Upstream:
         if json is not None:
             data = jsonlib.dumps(json, separators=(",", ":"), allow_nan=False).encode()
             sent["Content-Type"] = "application/json"
+        status, body = self.send(method, path, data, sent)
+        return status, _decode(body)
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        data: bytes | dict[str, str] | None,
+        headers: dict[str, str],
+    ) -> tuple[int, bytes]:
+        """`request`'s exchange: the status and the body as sent, whatever it is."""
         try:
             timeout = deadline.timeouts(*self.timeout)
         except deadline.DeadlinePassed:
@@ -165,14 +176,14 @@ class Upstream:
                     method,
                     path if "://" in path else self.base_url + path,
                     data=data,
-                    headers=sent,
+                    headers=headers,
                     timeout=timeout,
                     allow_redirects=False,
                     stream=True,
                 )
                 with response:
                     outcome["outcome"] = status_class(response.status_code)
-                    return response.status_code, _decode(_read(response))
+                    return response.status_code, _read(response)
             except (requests.RequestException, urllib3.exceptions.HTTPError, Unreachable) as exc:
                 outcome["outcome"] = "unreachable"
                 if isinstance(exc, Unreachable):

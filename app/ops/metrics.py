@@ -35,9 +35,12 @@ from flask import (
 )
 
 from .. import signals
+from ..adapters.outbox import Outbox
+from ..adapters.storage import FAILURES
 from ..checkout.errors import CheckoutError, Unauthorized
 from ..checkout.events import BasketCreated, Event, OrderPlaced
 from ..web.problems import Forbidden, ServerBusy
+from ..web.services import services
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -121,16 +124,76 @@ class Metrics:
             "checkout_requests_shed", "Requests turned away at the in-flight bound", **kw
         )
 
-    def exposition(self) -> tuple[bytes, str]:
-        """The text format: in multiprocess mode, every process's values summed."""
+    def exposition(self, outbox: Outbox) -> tuple[bytes, str]:
+        """The text format: in multiprocess mode, every process's values summed; and the
+        partner events' figures, read from Redis, where every deliverer keeps them."""
         from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
         from prometheus_client.multiprocess import MultiProcessCollector
 
-        registry = self.registry
-        if registry is None:
-            registry = CollectorRegistry()
+        registry = CollectorRegistry()
+        if self.registry is None:
             MultiProcessCollector(registry)
+        else:
+            registry.register(_Own(self.registry))
+        registry.register(_Deliveries(outbox))
         return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+class _Own:
+    """This app's own registry, read into a scrape's."""
+
+    def __init__(self, registry: Any) -> None:
+        self.registry = registry
+
+    def collect(self) -> Iterable[Any]:
+        return self.registry.collect()
+
+
+class _Deliveries:
+    """The partner events' deliveries, as the deliverers recorded them in Redis."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
+
+    def collect(self) -> Iterable[Any]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        try:
+            counts = self.outbox.counts()
+            depth, oldest = self.outbox.backlog()
+            failed = self.outbox.failed_count()
+        except FAILURES as exc:
+            signals.redis_failed.send(exc)
+            return
+        attempts = CounterMetricFamily(
+            "checkout_webhook_attempts",
+            "Attempts to deliver partner events, by type and outcome (delivered, retry, failed)",
+            labels=["type", "outcome"],
+        )
+        deliveries = CounterMetricFamily(
+            "checkout_webhook_deliveries",
+            "Partner events delivered, or given up on after the last attempt, by type",
+            labels=["type", "outcome"],
+        )
+        for (kind, outcome), n in sorted(counts.items()):
+            attempts.add_metric([kind, outcome], n)
+            if outcome != "retry":
+                deliveries.add_metric([kind, outcome], n)
+        yield attempts
+        yield deliveries
+        yield GaugeMetricFamily(
+            "checkout_webhook_queue_depth", "Partner events not yet delivered", value=depth
+        )
+        yield GaugeMetricFamily(
+            "checkout_webhook_oldest_undelivered_seconds",
+            "Age of the oldest partner event not yet delivered (0: none waiting)",
+            value=oldest or 0.0,
+        )
+        yield GaugeMetricFamily(
+            "checkout_webhook_failed_events",
+            "Partner events kept after their last attempt failed, for operators to send again",
+            value=failed,
+        )
 
 
 class Measured:
@@ -250,5 +313,5 @@ def scrape() -> Response:
             raise Forbidden("not the metrics token")
     measured = metrics()
     assert measured is not None
-    body, content_type = measured.exposition()
+    body, content_type = measured.exposition(services().outbox)
     return Response(body, content_type=content_type)

@@ -12,10 +12,13 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Mapping
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
+from wtforms import HiddenField
+from wtforms.validators import DataRequired, Length
 
 from ..checkout.errors import CheckoutError, InvalidRequest, Unauthorized
 from ..pages.signin import customer_or_none, roles, roles_of
@@ -152,3 +155,48 @@ def conversion(counts: Mapping[str, int], step: str) -> str:
 
 def _cell(text: str) -> str:
     return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+# -- partner events ------------------------------------------------------------------------
+
+
+class ResendForm(FlaskForm):
+    """Send one failed event again; CSRF-checked like every form."""
+
+    shard = HiddenField(validators=[DataRequired(), Length(max=100)])
+    event = HiddenField(validators=[DataRequired(), Length(max=100)])
+
+
+@bp.get("/events")
+def events_page() -> str:
+    """The partner events: the last deliveries, and the failed ones to send again."""
+    _operator_signed_in(SignInRequired("operators sign in"))
+    outbox = services().outbox
+    depth, oldest = outbox.backlog()
+    return render_template(
+        "ops/events.html",
+        recent=outbox.recent(),
+        failed=outbox.failed(),
+        depth=depth,
+        oldest=oldest,
+        form=ResendForm(),
+        when=_moment,
+    )
+
+
+@bp.post("/events/resend")
+def resend_event() -> Response:
+    _operator_signed_in(SignInRequired("operators sign in"))
+    form = ResendForm()
+    if not form.validate():
+        raise InvalidRequest("the form was altered")
+    if services().outbox.resend(str(form.shard.data), str(form.event.data)):
+        flash(f"Event {form.event.data} will be sent again now.", "success")
+    else:
+        flash(f"Event {form.event.data} is no longer waiting to be sent again.", "warning")
+    return redirect(url_for(".events_page"), 303)
+
+
+def _moment(epoch: float) -> str:
+    """A time on the operators' page: UTC, to the second."""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

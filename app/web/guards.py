@@ -44,7 +44,7 @@ def admit(
     counting = found.limiter.queue(batch, scope, ip=request.remote_addr, customer=customer)
     claim = found.recaptcha.queue_claim(batch, token)
     batch.execute()
-    basket = store.read(batch, _BASKET) if basket_id else None
+    basket = store.read(batch, _BASKET, basket_id) if basket_id else None
     try:
         counting.check(batch)
         claim.check(batch)

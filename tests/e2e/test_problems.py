@@ -69,7 +69,7 @@ def test_an_expired_basket_is_rebuilt_from_the_original_link(
 ) -> None:
     open_basket(page)
     press(page, "Add Kids")
-    for key in redis_client.scan_iter(match=keys.basket("*")):
+    for key in redis_client.scan_iter(match=keys.baskets()):
         redis_client.delete(key)  # as if the basket's TTL ran out
 
     response = page.reload()
@@ -176,7 +176,7 @@ def test_an_unexpected_error_shows_its_reference(
     page: Page, redis_client: redis.Redis, keys: Keys
 ) -> None:
     open_basket(page)
-    for key in redis_client.scan_iter(match=keys.basket("*")):
+    for key in redis_client.scan_iter(match=keys.baskets()):
         redis_client.set(key, b'{"version": 1}', keepttl=True)  # a basket we cannot read
 
     response = page.reload()

@@ -38,10 +38,19 @@ def test_a_basket_walks_across_two_app_instances(app_server, app_env, sandbox: S
         second.stop()
 
 
-def test_a_baskets_key_carries_its_hash_tag():
+def test_a_basket_shares_its_slot_with_its_shards_partner_events():
+    """One script writes a basket and the event its change is: on a cluster, one slot."""
     keys = Keys("checkout")
-    basket_id = "q0Zx-example-basket-id"
-    assert key_slot(keys.basket(basket_id).encode()) == key_slot(basket_id.encode())
+    slots = set()
+    for n in range(200):
+        basket_id = f"q0Zx-example-basket-{n}"
+        shard = keys.shard(basket_id)
+        slot = key_slot(keys.basket(basket_id).encode())
+        assert (
+            slot == key_slot(keys.outbox(shard).encode()) == key_slot(keys.expiring(shard).encode())
+        )
+        slots.add(slot)
+    assert len(slots) == len(keys.shards)  # spread over every shard
 
 
 def _connect(app_env: dict[str, str], **settings: Any) -> Any:

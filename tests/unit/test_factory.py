@@ -19,6 +19,8 @@ PRODUCTION = {
     "RECAPTCHA_VERIFY_URL": "https://www.google.com/recaptcha/api/siteverify",
     "RECAPTCHA_SCRIPT_URL": "https://www.google.com/recaptcha/api.js",
     "METRICS_TOKEN": "m" * 32,
+    "WEBHOOK_URL": "https://events.partner.example/checkout",
+    "WEBHOOK_SECRET": "whsec_cmVhbC1wYXJ0bmVyLWV2ZW50cy1zZWNyZXQ=",
 }
 
 
