@@ -224,10 +224,6 @@ def check_redis(config: dict[str, Any]) -> None:
     """Settings that contradict each other, in any environment."""
     if config["REDIS_SENTINELS"] and config["REDIS_CLUSTER"]:
         raise ConfigError("CHECKOUT_REDIS_SENTINELS and CHECKOUT_REDIS_CLUSTER: choose one")
-    if int(config["REDIS_MIN_REPLICAS"]) > 0 and config["REDIS_CLUSTER"]:
-        # WAIT counts the replicas of the connection's own node, which a cluster's
-        # pipeline does not let a keyless command choose.
-        raise ConfigError("CHECKOUT_REDIS_MIN_REPLICAS is for a single server or Sentinel")
 
 
 def check_production(config: dict[str, Any]) -> None:

@@ -107,7 +107,10 @@ class DeliveryLog:
     timeline: the oldest records go first once ``maxlen`` is reached.
     """
 
-    def __init__(self, maxlen: int = 1000) -> None:
+    # A benchmark's or failover test's few thousand confirmations, each with its attempts.
+    KEPT = 20_000
+
+    def __init__(self, maxlen: int = KEPT) -> None:
         # (arrival number, record): recorded once answered, listed in arrival order.
         self._records: deque[tuple[int, dict[str, Any]]] = deque(maxlen=maxlen)
         self._arrivals = itertools.count()

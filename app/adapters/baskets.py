@@ -30,6 +30,8 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
+from redis.cluster import RedisCluster
+
 from ..checkout.basket import Basket
 from ..checkout.ports import StoreUnavailable
 from ..signals import redis_failed, write_unreplicated
@@ -239,7 +241,12 @@ class RedisBasketStore:
     def _write(self, keys: list[str], args: list[Any]) -> Any:
         if not self.min_replicas:
             return self._cas(keys=keys, args=args)
-        pipe = self.client.pipeline(transaction=False)
+        # WAIT counts the replicas that have this connection's writes, so it must follow the
+        # script on the same connection: on a cluster, that of the node serving the slot.
+        client = self.client
+        if isinstance(client, RedisCluster):
+            client = client.get_node_from_key(keys[0]).redis_connection
+        pipe = client.pipeline(transaction=False)
         # EVAL with the text: a registered script on a pipeline costs a round trip of its
         # own to ask the server whether it knows it.
         pipe.execute_command("EVAL", _CAS, len(keys), *keys, *args)

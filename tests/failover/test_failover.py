@@ -9,7 +9,9 @@ What is asserted, for each topology:
 - the checkout serves again within 15 s of the promotion, without a restart;
 - every cycle whose completion answered 200 has exactly one order at the sandbox, and no
   idempotency key was ordered twice;
-- every key on the new primary has a TTL.
+- every key on the new primary has a TTL;
+- every completion answered 200 reaches the partner as a signed `checkout.completed`: the
+  deliverer runs through the failover too, and no event is lost.
 
 Each run writes its figures (failover window, cycles, orders, 503s, lost changes) to
 test-results/failover-<topology>.json; `make test-failover` prints them.
@@ -31,7 +33,14 @@ import pytest
 import redis
 import requests
 
-from sandbox.stack import EmbeddedCluster, Service, app_settings, free_port, gunicorn_service
+from sandbox.stack import (
+    EmbeddedCluster,
+    Service,
+    app_settings,
+    deliverer_service,
+    free_port,
+    gunicorn_service,
+)
 from tests.conftest import Sandbox
 from tests.failover.nodes import SentinelSet, kill
 from tests.integration.conftest import Partner
@@ -42,6 +51,12 @@ LOAD_SECONDS = 20.0
 KILL_AFTER = 6.0
 SERVED_AGAIN_WITHIN = 15.0
 PREFIX = "failover"
+EVENTS_WITHIN = 30.0  # after the load, for the last events to arrive
+# Attempts close together, and a short lease: the failover's own window decides.
+DELIVERY = {
+    "CHECKOUT_WEBHOOK_RETRY_SCHEDULE": "0.5,1,2,4,8",
+    "CHECKOUT_WEBHOOK_LEASE_SECONDS": "3",
+}
 
 
 @dataclass
@@ -128,16 +143,45 @@ def _under_load(
 
 @contextmanager
 def _served(app_env: dict[str, str]) -> Iterator[Service]:
-    """The checkout as in production: gunicorn, app/gunicorn_config.py, two workers."""
+    """The checkout as in production: gunicorn, app/gunicorn_config.py, two workers; and
+    a deliverer of its partner events beside it."""
+    app_env = {**app_env, **DELIVERY}
     service = gunicorn_service("app", "wsgi:app", free_port(), app_env, "/healthz", workers=2)
+    deliverer = deliverer_service(app_env)
     RESULTS.mkdir(exist_ok=True)
     log = RESULTS / "failover-app.log"  # gunicorn's own lines: a failed start says why here
     log.unlink(missing_ok=True)
     service.start(log_path=log)
+    (RESULTS / "failover-deliverer.log").unlink(missing_ok=True)
+    deliverer.start(log_path=RESULTS / "failover-deliverer.log")
     try:
         yield service
     finally:
+        deliverer.stop()
         service.stop()
+
+
+def _events(sandbox: Sandbox, completed: list[str]) -> dict[str, Any]:
+    """Wait for every completed basket's event at the partner's receiver; what arrived."""
+    wanted = set(completed)
+    deadline = time.monotonic() + EVENTS_WITHIN
+    while True:
+        found = requests.get(f"{sandbox.url}/_sandbox/webhooks", timeout=10).json()["deliveries"]
+        delivered = [
+            d for d in found
+            if d["type"] == "checkout.completed" and d["verified"] and d["status"] == 204
+        ]  # fmt: skip
+        arrived = {d["body"]["data"]["basketId"] for d in delivered}
+        if wanted <= arrived or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    per_id = Counter(d["webhookId"] for d in delivered)
+    return {
+        "delivered": len(wanted & arrived),
+        "missing": sorted(wanted - arrived),
+        "delivered_twice": sum(1 for n in per_id.values() if n > 1),
+        "attempts_refused": sum(1 for d in found if d["status"] != 204),
+    }
 
 
 def _check(
@@ -179,6 +223,8 @@ def _check(
     without_ttl = [key for key, ttl in new_primary() if ttl == -1]
     assert without_ttl == []
 
+    events = _events(sandbox, run.completed)
+    assert events["missing"] == [], events
     last_503 = max((a.at for a in answers if a.status == 503), default=killed_at)
     figures = {
         "topology": topology,
@@ -192,6 +238,9 @@ def _check(
         "answers_503": statuses[503],
         "503_codes": dict(Counter(a.code for a in answers if a.status == 503)),
         "lost_changes": len(lost),
+        "events_delivered": events["delivered"],
+        "events_missing": len(events["missing"]),
+        "events_delivered_twice": events["delivered_twice"],
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"failover-{topology}.json").write_text(json.dumps(figures, indent=2) + "\n")
@@ -247,6 +296,7 @@ def test_killing_a_cluster_master_loses_nothing(
     env = {
         **app_settings(sandbox_server.url, cluster.url),
         "CHECKOUT_REDIS_CLUSTER": "true",
+        "CHECKOUT_REDIS_MIN_REPLICAS": "1",
         "CHECKOUT_REDIS_KEY_PREFIX": PREFIX,
         "CHECKOUT_RATE_LIMIT_CREATE": "100000/60",
         "CHECKOUT_RATE_LIMIT_UPDATE": "100000/60",

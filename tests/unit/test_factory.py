@@ -136,7 +136,6 @@ def test_a_landing_cookie_from_another_secret_or_salt_is_no_basket(app):
     ("settings", "named"),
     [
         ({"REDIS_SENTINELS": "127.0.0.1:26379", "REDIS_CLUSTER": True}, "CHECKOUT_REDIS_SENTINELS"),
-        ({"REDIS_MIN_REPLICAS": 1, "REDIS_CLUSTER": True}, "CHECKOUT_REDIS_MIN_REPLICAS"),
     ],
 )
 def test_redis_settings_that_contradict_each_other_are_refused(settings, named):

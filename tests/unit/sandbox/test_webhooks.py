@@ -28,7 +28,7 @@ from sandbox import Settings, create_app
 from sandbox.faults import ConnectionDropped
 from sandbox.settings import DEV_WEBHOOK_SECRET
 from sandbox.state import EXTENSION_KEY as STATE_EXTENSION
-from sandbox.state import SandboxState
+from sandbox.state import DeliveryLog, SandboxState
 
 pytestmark = pytest.mark.unit
 
@@ -343,15 +343,16 @@ def test_deliveries_are_cleared_by_delete_and_by_reset(client: FlaskClient) -> N
     assert deliveries(client) == []
 
 
-def test_only_the_last_thousand_attempts_are_kept(app: Flask, client: FlaskClient) -> None:
+def test_only_the_last_attempts_are_kept(app: Flask, client: FlaskClient) -> None:
     log = app.extensions[STATE_EXTENSION]
     assert isinstance(log, SandboxState)
-    for number in range(1000):
+    kept = DeliveryLog.KEPT
+    for number in range(kept):
         log.webhooks.record(log.webhooks.arrival(), {"webhookId": f"msg_{number}"})
     body = encode(EVENT)
     deliver(client, body, signed(body, "msg_last"))
     records = deliveries(client)
-    assert len(records) == 1000
+    assert len(records) == kept
     assert (records[0]["webhookId"], records[-1]["webhookId"]) == ("msg_1", "msg_last")
 
 
