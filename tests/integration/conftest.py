@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 import requests
 
+from app.adapters.storage import connect
 from app.api.openapi import documented
 from app.api.schemas import BasketAnswer
 from sandbox.stack import Service
@@ -70,6 +71,20 @@ def as_documented(response: requests.Response) -> requests.Response:
             f"{method} answered {status} {code}, which its description does not list"
         )
     return response
+
+
+@pytest.fixture(scope="session")
+def app_redis(app_env: dict[str, str]) -> Any:
+    """A client for the app's Redis as the app makes it: a single server or a cluster."""
+    client = connect(
+        {
+            "REDIS_URL": app_env["CHECKOUT_REDIS_URL"],
+            "REDIS_CLUSTER": app_env["CHECKOUT_REDIS_CLUSTER"] == "true",
+            "REDIS_SOCKET_TIMEOUT": 2,
+        }
+    )
+    yield client
+    client.close()
 
 
 @pytest.fixture

@@ -187,29 +187,17 @@ def test_a_deliverer_killed_mid_delivery_delivers_after_its_restart(events, sand
 
 
 def test_an_event_that_never_gets_through_is_kept_as_failed_and_can_be_sent_again(
-    events, sandbox, redis_url: str
+    events, sandbox, app_redis
 ):
     from app.adapters.outbox import Outbox
-    from app.adapters.storage import Keys, connect
-    from app.config import Defaults
+    from app.adapters.storage import Keys
 
     started = events()
     sandbox.fault("error", count=4, path="/partner/", status=500)  # every attempt of four
     basket = confirmed(Partner(started.app.url, sandbox.token("alice")))
     wait_until(lambda: len(completed_for(sandbox, basket["basketId"])) == 4)
-    config = {k: getattr(Defaults, k) for k in dir(Defaults) if k.isupper()}
-    config["REDIS_URL"], config["REDIS_CLUSTER"] = (
-        redis_url,
-        started.env["CHECKOUT_REDIS_CLUSTER"] == "true",
-    )
-    client = connect(config)
-    outbox = Outbox(
-        client,
-        Keys(started.env["CHECKOUT_REDIS_KEY_PREFIX"]),
-        schedule=[0.2] * 3,
-        lease=2,
-        retention=600,
-    )
+    prefix = started.env["CHECKOUT_REDIS_KEY_PREFIX"]
+    outbox = Outbox(app_redis, Keys(prefix), schedule=[0.2] * 3, lease=2, retention=600)
     (failed,) = wait_until(outbox.failed)
     assert (failed["attempts"], failed["lastStatus"], failed["type"]) == (
         4,
@@ -245,3 +233,26 @@ def test_events_are_never_written_for_a_change_that_did_not_happen(events, sandb
     assert partner.update({"complete": True}).status_code == 200
     (delivery,) = wait_until(lambda: completed_for(sandbox, basket_id))
     assert delivery["body"]["data"]["order"]["newPrice"]["amount"] == "33.50"
+
+
+def test_a_basket_stored_by_the_release_before_the_shards_is_moved_when_first_read(
+    partner, app_redis, app_env: dict[str, str]
+):
+    """A deploy keeps the baskets customers are filling: one under its old key is found,
+    moved to its shard's key, and changes as any other."""
+    from app.adapters.storage import Keys
+
+    alice = partner("alice")
+    created = alice.create()
+    assert created.status_code == 201
+    basket_id = created.json()["basket"]["basketId"]
+    keys, client = Keys(app_env["CHECKOUT_REDIS_KEY_PREFIX"]), app_redis
+    raw = client.get(keys.basket(basket_id))
+    client.delete(keys.basket(basket_id))
+    client.set(keys.legacy_basket(basket_id), raw, ex=600)  # where the release before kept it
+
+    assert alice.get().status_code == 200
+    assert client.get(keys.legacy_basket(basket_id)) is None
+    assert 0 < client.ttl(keys.basket(basket_id)) <= 600
+    changed = alice.update({"addOffers": ["OFFER-KIDS"]})
+    assert changed.status_code == 200 and changed.json()["basket"]["basketId"] == basket_id
