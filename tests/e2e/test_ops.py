@@ -7,6 +7,7 @@ import uuid
 import requests
 from playwright.sync_api import Page, expect
 
+from sandbox.stack import deliverer_service
 from tests.conftest import Sandbox, recaptcha_token
 from tests.e2e.conftest import check_page, heading, sign_in
 
@@ -42,3 +43,71 @@ def test_a_customer_is_told_the_page_is_not_for_them(page: Page) -> None:
     heading(page).to_have_text("You cannot see this page")
     assert response is not None
     check_page(page, "error-forbidden")
+
+
+def test_an_operator_sees_the_failed_partner_events_and_sends_one_again(
+    page: Page, base_url: str, sandbox: Sandbox, app_env: dict[str, str]
+) -> None:
+    """A deliverer beside the app, a receiver that fails every attempt: the event is
+    kept as failed, listed for the operator, and sent again at the press of a button."""
+    fast = {
+        **app_env,
+        "CHECKOUT_WEBHOOK_RETRY_SCHEDULE": "0.1,0.1",
+        "CHECKOUT_WEBHOOK_LEASE_SECONDS": "2",
+    }
+    deliverer = deliverer_service(fast).start(quiet=True)
+    try:
+        sandbox.fault("error", count=3, path="/partner/", status=503)
+        headers = {"Authorization": f"Bearer {sandbox.token('alice')}"}
+        session = requests.Session()
+        basket = "/api/v1/checkout/basket"
+        for body, status in (
+            ({"subscriptionId": "SUB-1001"}, 201),
+            ({"addOffers": ["OFFER-KIDS"], "complete": True}, 200),
+        ):
+            send = session.post if "subscriptionId" in body else session.put
+            answer = send(
+                base_url + basket,
+                json=body,
+                headers={**headers, "X-Recaptcha-Token": recaptcha_token()},
+                timeout=10,
+            )
+            assert answer.status_code == status, answer.text
+        order = answer.json()["basket"]["order"]["orderId"]
+
+        page.goto("/ops/events")
+        sign_in(page, "olivia")
+        heading(page).to_have_text("Partner events")
+        row = (
+            page.get_by_role("row")
+            .filter(has_text="checkout.completed")
+            .filter(has=page.get_by_role("button", name="Send again"))
+        )
+        for _ in range(50):  # the three attempts take a moment
+            if row.count():
+                break
+            page.wait_for_timeout(200)
+            page.reload()
+        expect(row.first).to_contain_text("503")
+        check_page(page, "ops-events")
+
+        page.set_viewport_size({"width": 1280, "height": 900})
+        row.first.get_by_role("button", name="Send again").click()
+        expect(page.get_by_role("status")).to_contain_text("will be sent again now")
+        for _ in range(50):
+            delivered = [
+                d
+                for d in requests.get(f"{sandbox.url}/_sandbox/webhooks", timeout=5).json()[
+                    "deliveries"
+                ]
+                if d["status"] == 204 and d["body"]["data"]["order"]["orderId"] == order
+            ]
+            if delivered:
+                break
+            page.wait_for_timeout(200)
+        assert delivered and delivered[0]["verified"]
+        page.reload()
+        expect(page.get_by_text("No event has failed.")).to_be_visible()
+        expect(page.get_by_role("row").filter(has_text="Delivered").first).to_be_visible()
+    finally:
+        deliverer.stop()
