@@ -8,14 +8,7 @@ Redis and sandbox, and driven by two wrk processes started together, run after r
 see the same machine, so the drift cancels in the ratio of their figures. Prints each run
 and the median ratio, this tree over BASE, of throughput and of the gunicorn processes'
 CPU time per request, for GET, the basket page and PUT (BENCH_SCENARIOS, BENCH_RUNS,
-BENCH_SECONDS).
-
-How far to trust it, measured here: identical builds gave throughput medians from 0.95
-to 1.04 for GET and within ±1 % for PUT, which waits on the sandbox. CPU per request is
-the sharper figure: a 100 µs busy loop added to the page read as 1.17 while its
-throughput read 0.94. Read a throughput median within ±5 % as no difference, and more
-on a machine busy with other work (single runs then swing by 2×); CPU per request held
-within ±4 % even then.
+BENCH_SECONDS). How far to trust each figure: docs/performance.md.
 """
 
 from __future__ import annotations

@@ -19,11 +19,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
+
+import requests
 
 from sandbox.stack import ROOT, Service
 from tests.bench.stack import Stack, cpu_seconds, describe, wait_drained
@@ -55,6 +60,7 @@ def main() -> int:
                 realistic, none = (measure(stack, app, name, connections, p) for p in PROFILES)
                 realistic["ratio"] = realistic["rps"] / none["rps"] if none["rps"] else None
                 rows += [realistic, none]
+        events = delivery_latency(stack)
     checks = targets(rows, medians)
     out_dir.mkdir(parents=True, exist_ok=True)
     took = time.monotonic() - started
@@ -67,14 +73,32 @@ def main() -> int:
         "warmup_seconds": WARMUP,
         "rows": rows,
         "targets": checks,
+        "events": events,
     }
     (out_dir / "results.json").write_text(json.dumps(report, indent=2))
     print_table(rows, medians, describe(workers))
     print("\nTargets")
     for line in target_lines(checks):
         print(line)
+    print(
+        f"\nPartner events: {events['delivered']} confirmations delivered; confirmation to "
+        f"delivery p50 {events['p50_ms']} ms, p99 {events['p99_ms']} ms"
+    )
     print(f"\nresults: {out_dir}/results.json; took {took / 60:.1f} min")
     return 0
+
+
+def delivery_latency(stack: Stack) -> Row:
+    """Each checkout.completed the cycles made: from its order's record to the receiver."""
+    found = requests.get(f"{stack.sandbox.url}/_sandbox/webhooks", timeout=30).json()
+    waits = [
+        (datetime.fromisoformat(d["receivedAt"]) - datetime.fromisoformat(d["body"]["timestamp"]))
+        / timedelta(milliseconds=1)
+        for d in found["deliveries"]
+        if d["status"] == 204 and d["type"] == "checkout.completed"
+    ]
+    cut = [round(q) for q in statistics.quantiles(waits, n=100)] if len(waits) > 1 else [None] * 99
+    return {"delivered": len(waits), "p50_ms": cut[49], "p99_ms": cut[98]}
 
 
 def measure(stack: Stack, app: Service, name: str, connections: int, profile: str) -> Row:
@@ -164,26 +188,14 @@ def print_table(rows: list[Row], medians: dict[str, int], workers: str) -> None:
     ):
         if count:
             print(f"!! {count} {what}")
-    print(
-        "\np50, p99: over the requests answered and those still waiting when the run ended, at\n"
-        "their wait so far (a lower bound). waiting: requests unanswered as the run ended.\n"
-        "CPU ms/req: the checkout's gunicorn processes, per request sent (up to the drain).\n"
-        "ratio: realistic req/s ÷ none req/s."
-    )
+    print("\nHow to read each column: docs/performance.md.")
 
 
 def git_state() -> dict[str, Any]:
-    """The revision measured, and whether the working tree differed from it."""
-
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout
-
-    changed = git("status", "--porcelain").splitlines()
-    return {
-        "revision": git("rev-parse", "HEAD").strip(),
-        "dirty": bool(changed),
-        "changed": changed,
-    }
+    """The revision measured, and what the working tree changed of it."""
+    git = partial(subprocess.run, cwd=ROOT, capture_output=True, text=True)
+    changed = git(["git", "status", "--porcelain"]).stdout.splitlines()
+    return {"revision": git(["git", "rev-parse", "HEAD"]).stdout.strip(), "changed": changed}
 
 
 if __name__ == "__main__":

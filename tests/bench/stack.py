@@ -25,6 +25,7 @@ from sandbox.stack import (
     EmbeddedRedis,
     Service,
     app_settings,
+    deliverer_service,
     free_port,
     gunicorn_service,
     sandbox_service,
@@ -52,15 +53,16 @@ class Stack:
             if not url:
                 url = self._start(EmbeddedRedis()).url
             self.sandbox = self._start(sandbox_service(free_port(), latency="none"))
+            self.env = {
+                **app_settings(self.sandbox.url, url),
+                "CHECKOUT_REDIS_KEY_PREFIX": f"bench-{uuid.uuid4().hex[:8]}",
+                "CHECKOUT_RATE_LIMIT_CREATE": "100000000/60",
+                "CHECKOUT_RATE_LIMIT_UPDATE": "100000000/60",
+            }
+            self._start(deliverer_service(self.env))  # the partner events, as in production
         except BaseException:
             self.__exit__()
             raise
-        self.env = {
-            **app_settings(self.sandbox.url, url),
-            "CHECKOUT_REDIS_KEY_PREFIX": f"bench-{uuid.uuid4().hex[:8]}",
-            "CHECKOUT_RATE_LIMIT_CREATE": "100000000/60",
-            "CHECKOUT_RATE_LIMIT_UPDATE": "100000000/60",
-        }
         return self
 
     def _start(self, piece: Any) -> Any:
