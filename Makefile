@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The pages' catalogues, compiled from the .po files beside them (never committed).
+CATALOGUES := $(patsubst %.po,%.mo,$(wildcard translations/*/LC_MESSAGES/messages.po))
+# Installed, and the catalogues compiled: what running anything needs.
+READY := $(STAMP) $(CATALOGUES)
 # `make test-lowest`: a second venv with every runtime dependency at its lower bound.
 LOWEST := .venv-lowest
 LOWEST_PY := $(LOWEST)/bin/python
@@ -11,7 +15,7 @@ CHROMIUM := /usr/bin/chromium
 # Parallel test workers; the e2e and integration suites each start their own stack per worker.
 WORKERS ?= 2
 
-.PHONY: docs run test test-unit test-integration test-cluster test-failover test-e2e test-lowest lint install browser bench bench-compare clean
+.PHONY: docs translations run test test-unit test-integration test-cluster test-failover test-e2e test-lowest lint install browser bench bench-compare clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,10 +23,21 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(READY)
+
+translations/%.mo: translations/%.po $(STAMP)
+	$(VENV)/bin/pybabel compile --statistics -i $< -o $@
+
+## What the pages newly say, added to every catalogue (empty: to be translated), and what
+## they no longer say, marked obsolete.
+translations: $(STAMP)
+	$(VENV)/bin/pybabel extract -F babel.cfg -k lazy_gettext --no-location --omit-header \
+		-o translations/messages.pot .
+	$(VENV)/bin/pybabel update -i translations/messages.pot -d translations --no-location \
+		--width 100 --ignore-obsolete
 
 ## Start Redis (embedded unless CHECKOUT_REDIS_URL is set), the sandbox and the app.
-run: $(STAMP)
+run: $(READY)
 	$(PY) -m sandbox.stack $(if $(LATENCY),--latency $(LATENCY))
 
 ## Write what the docs repeat from the code: the partners' error table.
@@ -37,36 +52,36 @@ lint: $(STAMP)
 
 ## A Chromium first (so a missing one stops the run at once), lint, then every suite in
 ## parallel (unit, integration, browser), then the API on a Redis Cluster.
-test: browser
+test: browser $(READY)
 	@$(MAKE) --no-print-directory lint
 	$(PY) -m pytest -n $(WORKERS) --dist loadfile -m "not failover"
 	$(MAKE) --no-print-directory test-cluster
 
-test-unit: $(STAMP)
+test-unit: $(READY)
 	$(PY) -m pytest -m unit -n $(WORKERS)
 
-test-integration: $(STAMP)
+test-integration: $(READY)
 	$(PY) -m pytest -m integration -n $(WORKERS) --dist loadfile
 
 ## Redis nodes killed under load: a Sentinel primary, then a Cluster master (about two
 ## minutes); prints each failover's window and counts (test-results/failover-*.json).
-test-failover: $(STAMP)
+test-failover: $(READY)
 	$(PY) -m pytest -m failover tests/failover
 	@cat test-results/failover-*.json
 
 ## The API's integration tests against a three-master Redis Cluster started for the run.
-test-cluster: $(STAMP)
+test-cluster: $(READY)
 	CHECKOUT_TEST_REDIS_CLUSTER=1 $(PY) -m pytest -n $(WORKERS) --dist loadfile \
 		tests/integration/test_api.py tests/integration/test_scale.py tests/integration/test_ops.py \
 		tests/integration/test_events.py
 
-test-e2e: browser
+test-e2e: browser $(READY)
 	@$(MAKE) --no-print-directory -s install
 	$(PY) -m pytest -m e2e -n $(WORKERS) --dist loadfile
 
 ## The unit and integration suites with every runtime dependency at the lower bound that
 ## pyproject.toml declares (constraints/lowest.txt; the dev tools resolve as they may).
-test-lowest: $(LOWEST)/.installed
+test-lowest: $(LOWEST)/.installed $(CATALOGUES)
 	$(LOWEST_PY) constraints/check_lowest.py --installed
 	$(LOWEST_PY) -m pytest -m "unit or integration" -n $(WORKERS) --dist loadfile
 
@@ -123,12 +138,12 @@ WRK_CHECK = command -v wrk >/dev/null || { echo "Installing wrk (Debian)"; \
 ## latency against none, at 16, 64 and 256 connections (BENCH_CONNECTIONS), with PASS/MISS
 ## targets (~7 min; BENCH_SECONDS, BENCH_WARMUP). The worker model is app/gunicorn_config.py's:
 ## try CHECKOUT_WORKER_CLASS=gevent make bench.
-bench: $(STAMP)
+bench: $(READY)
 	@$(WRK_CHECK)
 	$(PY) -m tests.bench.run
 
 ## This working tree against BASE (a git revision; default HEAD), both under load at once (~3 min).
-bench-compare: $(STAMP)
+bench-compare: $(READY)
 	@$(WRK_CHECK)
 	BASE=$(or $(BASE),HEAD) $(PY) -m tests.bench.compare
 

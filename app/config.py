@@ -132,6 +132,10 @@ class Defaults:
     OAUTH_TIMEOUT_SECONDS = 5.0
     # Times on the pages (when a basket expires) are shown in the customers' time zone.
     DISPLAY_TIMEZONE = "Europe/London"
+    # The languages the pages offer (app/web/language.py; each but English needs its
+    # catalogue in translations/), and the one for a browser that asks for none of them.
+    LANGUAGES: list[str] = ["en", "cy"]
+    DEFAULT_LANGUAGE = "en"
 
 
 def load(config: Any, test_config: dict[str, Any] | None = None) -> None:
@@ -186,6 +190,7 @@ def normalise(config: dict[str, Any]) -> None:
         "RECAPTCHA_HOSTNAMES",
         "REDIS_SENTINELS",
         "WEBHOOK_RETRY_SCHEDULE",
+        "LANGUAGES",
     ):
         config[key] = _listed(config.get(key) or [])
     config["WEBHOOK_RETRY_SCHEDULE"] = [_seconds(s) for s in config["WEBHOOK_RETRY_SCHEDULE"]]
@@ -218,6 +223,15 @@ def secret_keys(config: dict[str, Any]) -> list[str]:
     """The keys itsdangerous checks signatures with: the fallbacks, then the current key,
     which it signs with (it takes the last as the newest)."""
     return [*config["SECRET_KEY_FALLBACKS"], str(config["SECRET_KEY"])]
+
+
+def check_languages(config: dict[str, Any], available: set[str]) -> None:
+    """Offer only languages the pages are written in, and default to one of them."""
+    for language in config["LANGUAGES"]:
+        if language not in available:
+            raise ConfigError(f"CHECKOUT_LANGUAGES: no pages in {language!r}")
+    if config["DEFAULT_LANGUAGE"] not in config["LANGUAGES"]:
+        raise ConfigError("CHECKOUT_DEFAULT_LANGUAGE is not one of CHECKOUT_LANGUAGES")
 
 
 def check_redis(config: dict[str, Any]) -> None:

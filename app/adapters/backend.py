@@ -23,6 +23,7 @@ from ..checkout.errors import (
 )
 from ..checkout.ports import QuoteNoLongerHolds
 from ..checkout.values import Order, PendingChange, Quote, Subscription
+from . import language
 from .upstream import Unreachable, Upstream
 
 log = logging.getLogger(__name__)
@@ -138,6 +139,9 @@ class SubscriptionClient:
         return data
 
     def _exchange(self, method: str, path: str, **kwargs: Any) -> Any:
+        wanted = language.current()
+        if wanted is not None:  # names and descriptions in the customer's language
+            kwargs["headers"] = {**kwargs.get("headers", {}), "Accept-Language": wanted}
         try:
             status, data = self.http.request(method, path, **kwargs)
         except Unreachable as exc:

@@ -153,11 +153,14 @@ class Checkout:
         basket_id: str | None,
         *,
         refresh: bool = True,
+        fresh: bool = False,
     ) -> Basket:
-        """The customer's basket; its snapshot of the subscription renewed when stale."""
+        """The customer's basket; its snapshot of the subscription renewed when stale, or
+        now when `fresh` (the backend's names in a language the customer just chose)."""
         found = self.store.get(basket_id) if basket_id else None
         basket = self.owned(customer_id, found)
-        if refresh and self._stale_snapshot(basket.status, basket.snapshot_at):
+        stale = refresh and self._stale_snapshot(basket.status, basket.snapshot_at)
+        if basket.status == OPEN and (stale or fresh):
             basket = self._refresh(basket)
         return basket
 

@@ -7,6 +7,7 @@ unique), so these classes are for reading and validating what came back.
 
 from __future__ import annotations
 
+from flask_babel import gettext, lazy_gettext
 from flask_wtf import FlaskForm
 from wtforms import Field, HiddenField
 from wtforms.validators import DataRequired, Optional, ValidationError
@@ -16,7 +17,7 @@ from ..checkout.values import is_id
 
 def _an_id(form: FlaskForm, field: Field) -> None:
     if field.data and not is_id(field.data):
-        raise ValidationError("Choose an offer from the list")
+        raise ValidationError(gettext("Choose an offer from the list"))
 
 
 class RecaptchaForm(FlaskForm):
@@ -44,7 +45,9 @@ class BasketForm(RecaptchaForm):
 
 
 class OfferForm(BasketForm):
-    offer = HiddenField(validators=[DataRequired("Choose an offer from the list"), _an_id])
+    offer = HiddenField(
+        validators=[DataRequired(lazy_gettext("Choose an offer from the list")), _an_id]
+    )
 
 
 class ConfirmForm(BasketForm):

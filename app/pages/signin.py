@@ -30,6 +30,7 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext as _
 from joserfc.errors import JoseError
 from werkzeug.wrappers import Response
 
@@ -37,6 +38,7 @@ from ..adapters.upstream import observed
 from ..checkout.errors import Unauthorized, UpstreamError
 from ..signals import journey_step
 from ..web import landing
+from ..web.language import chosen
 from ..web.problems import SignInRequired
 from ..web.services import services
 from ..web.sessions import RedisSession, first_touch_link
@@ -184,7 +186,10 @@ def begin() -> Response:
     session[_NEXT] = safe_next(request.args.get("next"), default)
     try:
         with observed("identity"):  # the discovery document, the first time
-            redirected = _client().authorize_redirect(url_for("signin.callback", _external=True))
+            # The provider's sign-in page in the customer's language (OpenID's ui_locales).
+            redirected = _client().authorize_redirect(
+                url_for("signin.callback", _external=True), ui_locales=chosen()
+            )
         return cast(Response, redirected)
     except requests.RequestException as exc:
         log.warning("identity provider unavailable: %s", type(exc).__name__)
@@ -298,5 +303,5 @@ def signed_out() -> Response:
             log.info("sign-out came back with an unknown state")
     target = safe_next(session.pop(_AFTER_SIGN_OUT, None), url_for("journey.home"))
     session.clear()
-    flash("You have signed out.", "success")
+    flash(_("You have signed out."), "success")
     return redirect(target, 303)

@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, urlsplit
-from zoneinfo import ZoneInfo
 
 from flask import (
     Blueprint,
@@ -30,6 +27,7 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from ..checkout import OPEN, Basket, refuse_if_locked
@@ -43,10 +41,11 @@ from ..checkout.errors import (
     SubscriptionNotFound,
 )
 from ..checkout.tracking import capture, clean_referrer
-from ..checkout.values import Money, Offer, is_id
+from ..checkout.values import Offer, is_id
 from ..signals import journey_step
 from ..web import landing
 from ..web.guards import admit, verifying
+from ..web.language import local_time
 from ..web.middleware import csp_nonce, request_id
 from ..web.services import services
 from ..web.sessions import FIRST_TOUCH, first_touch_link
@@ -59,14 +58,10 @@ START_INTENT = "start_intent"  # a verified "Continue to checkout", waiting for 
 _REVIEWED = "reviewed_basket"  # the basket whose review page the funnel has counted
 _INTENT_MAX_AGE = 900
 _MAX_LINK = 2048
-_SYMBOLS = {"GBP": "£", "EUR": "€", "USD": "$"}
 
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
-    app.add_template_filter(money)
-    app.add_template_filter(per_month)
-    app.add_template_filter(long_date)
     app.context_processor(_page_context)
     config = app.config
     app.add_template_global(csp_nonce)
@@ -78,36 +73,6 @@ def init_app(app: Flask) -> None:
             f"{config['RECAPTCHA_SCRIPT_URL']}?render={quote(config['RECAPTCHA_SITE_KEY'])}"
         ),
     )
-
-
-# -- formatting ----------------------------------------------------------------------
-
-
-def money(value: Money) -> str:
-    """£24, £6.50, £1,024: the symbol, thousands separators, no .00 on whole amounts."""
-    symbol = _SYMBOLS.get(value.currency)
-    amount = value.amount.quantize(Decimal("0.01"))
-    text = f"{amount:,.0f}" if amount == amount.to_integral_value() else f"{amount:,.2f}"
-    return f"{symbol}{text}" if symbol else f"{text} {value.currency}"
-
-
-def per_month(value: Money) -> str:
-    """£24 a month."""
-    return f"{money(value)} a month"
-
-
-def long_date(value: str | date) -> str:
-    """1 December 2026."""
-    day = date.fromisoformat(value) if isinstance(value, str) else value
-    return f"{day.day} {day:%B %Y}"
-
-
-def _local_time(epoch: float) -> str:
-    """2:05pm on 27 November 2026, in the customers' time zone."""
-    zone = ZoneInfo(current_app.config["DISPLAY_TIMEZONE"])
-    moment = datetime.fromtimestamp(epoch, UTC).astimezone(zone)
-    clock = f"{moment.hour % 12 or 12}:{moment:%M}{'am' if moment.hour < 12 else 'pm'}"
-    return f"{clock} on {long_date(moment.date())}"
 
 
 def _page_context() -> dict[str, Any]:
@@ -235,7 +200,9 @@ class OfferRow:
 
 
 def _open_basket(customer: str) -> Basket:
-    basket = services().checkout.load(customer, landing.read_basket_id())
+    # A language just chosen: the offers' names again, from the backend, in it.
+    renamed = "lang" in request.args
+    basket = services().checkout.load(customer, landing.read_basket_id(), fresh=renamed)
     if not basket.completed:
         refuse_if_locked(basket.pending_change)
     return basket
@@ -261,7 +228,7 @@ def _render_basket(
         eligible=eligible,
         form=form,
         error_section="offers" if to_add else "your-offers",
-        expires=_local_time(basket.expires_at),
+        expires=local_time(basket.expires_at),
     )
     return html, status
 
@@ -321,7 +288,7 @@ def _change(*, add: bool) -> Any:
     except RecaptchaFailed:
         raise  # the bot check's own page, not a wrong offer
     except InvalidRequest:
-        form.offer.errors = ["That offer cannot be chosen now; choose another offer"]
+        form.offer.errors = [_("That offer cannot be chosen now; choose another offer")]
         return _render_basket(_open_basket(customer), form, 400, to_add=add)
     flash(_what_changed(before, after, offer_id), "success")
     response = redirect(url_for(".basket"), 303)
@@ -332,7 +299,7 @@ def _change(*, add: bool) -> Any:
 def _changed_elsewhere() -> Response:
     """A form from a page another window has overtaken: nothing changes, and the customer
     sees the basket as it is now."""
-    flash("Your basket was changed in another window. Here it is now.", "warning")
+    flash(_("Your basket was changed in another window. Here it is now."), "warning")
     return redirect(url_for(".basket"), 303)
 
 
@@ -342,11 +309,15 @@ def _what_changed(before: Basket, after: Basket, offer_id: str) -> str:
     if any(o.id == offer_id for o in after.add_offers):
         replaced = [o.name for o in before.add_offers if o.id != offer_id]
         if replaced:
-            return f"{name} will be added to your plan, instead of {replaced[0]}."
-        return f"{name} will be added to your plan."
+            return _(
+                "%(name)s will be added to your plan, instead of %(replaced)s.",
+                name=name,
+                replaced=replaced[0],
+            )
+        return _("%(name)s will be added to your plan.", name=name)
     if any(o.id == offer_id for o in after.remove_offers):
-        return f"{name} will be removed from your plan."
-    return f"{name} is no longer part of your changes."
+        return _("%(name)s will be removed from your plan.", name=name)
+    return _("%(name)s is no longer part of your changes.", name=name)
 
 
 # -- review and confirmation ---------------------------------------------------------
@@ -359,7 +330,7 @@ def review() -> Any:
     if current.completed:
         return redirect(url_for(".confirmation"), 303)  # the back button after confirming
     if not current.has_changes:
-        flash("Choose an offer to add or remove first.", "info")
+        flash(_("Choose an offer to add or remove first."), "info")
         return redirect(url_for(".basket"), 303)
     if session.get(_REVIEWED) != current.basket_id:  # a basket's first review, not reloads
         session[_REVIEWED] = current.basket_id

@@ -240,7 +240,7 @@ def _problem(error: CheckoutError, answer: Answer) -> Response:
     return response
 
 
-def _back_url() -> str:
+def back_url() -> str:
     """Where "try again" goes: this page for a GET, the page the form was on for a POST."""
     if request.method == "GET":
         return request.full_path.rstrip("?")
@@ -252,11 +252,11 @@ def _back_url() -> str:
 
 def _page(error: CheckoutError, answer: Answer) -> Response:
     if isinstance(error, SignInRequired) and request.method == "GET":
-        return make_response(redirect(url_for("signin.begin", next=_back_url()), 303))
+        return make_response(redirect(url_for("signin.begin", next=back_url()), 303))
     html = render_template(
         f"errors/{answer.page}.html",
         error=error,
-        back_url=_back_url(),
+        back_url=back_url(),
         pending=error.extra.get("pendingChange") or None,
     )
     return Response(html, status=answer.status, mimetype="text/html")

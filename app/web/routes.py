@@ -16,9 +16,10 @@ class Kind:
     session: bool  # may use the browser's session (a Redis round trip to open it)
     shed: bool  # may be turned away at the in-flight bound (app/web/overload.py)
     cached: bool  # may be kept by caches; everything else is Cache-Control: no-store
+    localised: bool = False  # in the customer's language (app/web/language.py); else English
 
 
-PAGE = Kind(machine=False, session=True, shed=True, cached=False)
+PAGE = Kind(machine=False, session=True, shed=True, cached=False, localised=True)
 API = Kind(machine=True, session=False, shed=True, cached=False)
 # Never turned away: a process manager that sees a busy worker as dead would kill it, and
 # an overloaded worker is exactly when its operators need to see its metrics.
@@ -26,6 +27,8 @@ PROBE = Kind(machine=True, session=False, shed=False, cached=False)
 ASSET = Kind(machine=False, session=False, shed=False, cached=True)
 # A download for programs that an operator's signed-in browser may fetch too.
 EXPORT = Kind(machine=True, session=True, shed=True, cached=False)
+# The operators' pages: in English, the operators' one vocabulary.
+OPERATOR = Kind(machine=False, session=True, shed=True, cached=False)
 
 _BY_PREFIX = (
     ("/static/", ASSET),
@@ -35,6 +38,7 @@ _BY_PREFIX = (
     ("/readyz", PROBE),
     ("/metrics", PROBE),
     ("/ops/funnel.csv", EXPORT),
+    ("/ops/", OPERATOR),
 )
 
 
