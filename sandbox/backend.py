@@ -1,4 +1,8 @@
-"""The partner's subscription API (``/backend/v1``), spoken as the checkout's client expects."""
+"""The partner's subscription API (``/backend/v1``), spoken as the checkout's client expects.
+
+Reads, quotes and orders name offers and plans in the language of the call's
+``Accept-Language`` (``en`` or ``cy``), and say which (``Content-Language``, ``Vary``).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
+from sandbox.language import ENGLISH, LANGUAGES
 from sandbox.settings import get_settings
 from sandbox.state import get_state
 from sandbox.subscriptions import BackendError
@@ -37,6 +42,20 @@ def require_service_token() -> Response | None:
 def _error(error: BackendError) -> Response:
     response = jsonify(error.to_json())
     response.status_code = error.status
+    if error.language is not None:
+        _in_language(response, error.language)
+    return response
+
+
+def _language() -> str:
+    """The language the call asks for, of those the partner answers in; English by default."""
+    return request.accept_languages.best_match(LANGUAGES, default=ENGLISH)
+
+
+def _in_language(response: Response, language: str) -> Response:
+    """Mark an answer that names things in ``language``, and that another would name otherwise."""
+    response.headers["Content-Language"] = language
+    response.vary.add("Accept-Language")
     return response
 
 
@@ -49,12 +68,15 @@ def _json_body() -> Any:
 
 @bp.get("/subscriptions/<subscription_id>")
 def get_subscription(subscription_id: str) -> Response:
-    return jsonify(get_state().subscriptions.get(subscription_id))
+    language = _language()
+    return _in_language(jsonify(get_state().subscriptions.get(subscription_id, language)), language)
 
 
 @bp.post("/subscriptions/<subscription_id>/quotes")
 def quote(subscription_id: str) -> Response:
-    return jsonify(get_state().subscriptions.quote(subscription_id, _json_body()))
+    language = _language()
+    quoted = get_state().subscriptions.quote(subscription_id, _json_body(), language)
+    return _in_language(jsonify(quoted), language)
 
 
 @bp.post("/orders")
@@ -64,8 +86,9 @@ def order() -> tuple[Response, int]:
         raise BackendError(
             400, "invalid_request", "Idempotency-Key must be 1-255 printable characters."
         )
-    placed, created = get_state().subscriptions.place_order(key, _json_body())
-    return jsonify(placed), 201 if created else 200
+    language = _language()
+    placed, created = get_state().subscriptions.place_order(key, _json_body(), language)
+    return _in_language(jsonify(placed), language), 201 if created else 200
 
 
 @bp.get("/openapi.json")

@@ -5,6 +5,10 @@ and every reset; the rules that change it live in :mod:`sandbox.subscriptions`. 
 ``OFFERS`` and plans are the demo prices and are never changed: a price set through
 ``/_sandbox/prices`` lives in one store's :class:`Catalogue`, so it cannot leak into another
 sandbox app in the same process.
+
+Offers, plans and pending changes carry their Welsh (``cy``) words beside the English ones,
+for answers to a call that asks for Welsh (``Accept-Language``). Where the partner has no
+Welsh form (OFFER-HD, on purpose), Welsh answers carry the English.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any
+
+from sandbox.language import ENGLISH, in_language
 
 CURRENCY = "GBP"
 
@@ -36,12 +42,18 @@ class Offer:
     name: str
     description: str
     price: Decimal
+    #: None where the partner has no Welsh: then Welsh answers carry the English
+    welsh_name: str | None = None
+    welsh_description: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
+    def name_in(self, language: str) -> str:
+        return in_language(language, self.name, self.welsh_name)
+
+    def to_json(self, language: str = ENGLISH) -> dict[str, Any]:
         return {
             "id": self.id,
-            "name": self.name,
-            "description": self.description,
+            "name": self.name_in(language),
+            "description": in_language(language, self.description, self.welsh_description),
             "price": money(self.price),
         }
 
@@ -51,9 +63,14 @@ class Plan:
     id: str
     name: str
     price: Decimal
+    welsh_name: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "price": money(self.price)}
+    def to_json(self, language: str = ENGLISH) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": in_language(language, self.name, self.welsh_name),
+            "price": money(self.price),
+        }
 
 
 @dataclass(frozen=True)
@@ -88,11 +105,12 @@ class PendingChange:
     description: str
     effective_date: date
     new_price: Decimal
+    welsh_description: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, language: str = ENGLISH) -> dict[str, Any]:
         return {
             "orderId": self.order_id,
-            "description": self.description,
+            "description": in_language(language, self.description, self.welsh_description),
             "effectiveDate": self.effective_date.isoformat(),
             "newPrice": money(self.new_price),
         }
@@ -142,32 +160,56 @@ class Subscription:
     def price_with(self, catalogue: Catalogue, offer_ids: Sequence[str]) -> Decimal:
         return catalogue.price(self.plan_id, offer_ids)
 
-    def to_json(self, catalogue: Catalogue) -> dict[str, Any]:
+    def to_json(self, catalogue: Catalogue, language: str = ENGLISH) -> dict[str, Any]:
+        pending = self.pending_change
         return {
             "id": self.id,
             "customerId": self.customer_id,
             "status": "active",
-            "plan": catalogue.plans[self.plan_id].to_json(),
-            "activeOffers": [catalogue.offers[o].to_json() for o in self.active],
-            "eligibleOffers": [catalogue.offers[o].to_json() for o in self.eligible()],
+            "plan": catalogue.plans[self.plan_id].to_json(language),
+            "activeOffers": [catalogue.offers[o].to_json(language) for o in self.active],
+            "eligibleOffers": [catalogue.offers[o].to_json(language) for o in self.eligible()],
             "recurringPrice": money(self.price_with(catalogue, self.active)),
             "nextBillingDate": first_of_next_month().isoformat(),
-            "pendingChange": self.pending_change.to_json() if self.pending_change else None,
+            "pendingChange": pending.to_json(language) if pending else None,
         }
 
 
 OFFERS: dict[str, Offer] = {
     offer.id: offer
     for offer in (
+        # No Welsh form, on purpose: Welsh answers fall back to the English name and
+        # description, so that fallback can be seen and tested.
         Offer("OFFER-HD", "HD Quality", "Every channel in full high definition.", Decimal("4.00")),
-        Offer("OFFER-SPORTS", "Sports", "Live football, cricket and rugby.", Decimal("8.00")),
-        Offer("OFFER-KIDS", "Kids", "Ad-free cartoons and shows for children.", Decimal("3.00")),
-        Offer("OFFER-CINEMA", "Cinema", "New film premieres every Friday.", Decimal("6.50")),
+        Offer(
+            "OFFER-SPORTS",
+            "Sports",
+            "Live football, cricket and rugby.",
+            Decimal("8.00"),
+            welsh_name="Chwaraeon",
+            welsh_description="Pêl-droed, criced a rygbi yn fyw.",
+        ),
+        Offer(
+            "OFFER-KIDS",
+            "Kids",
+            "Ad-free cartoons and shows for children.",
+            Decimal("3.00"),
+            welsh_name="Plant",
+            welsh_description="Cartwnau a rhaglenni i blant, heb hysbysebion.",
+        ),
+        Offer(
+            "OFFER-CINEMA",
+            "Cinema",
+            "New film premieres every Friday.",
+            Decimal("6.50"),
+            welsh_name="Sinema",
+            welsh_description="Ffilmiau newydd i'w gweld am y tro cyntaf bob dydd Gwener.",
+        ),
     )
 }
-BASIC = Plan("PLAN-BASIC", "Basic", Decimal("10.00"))
-STANDARD = Plan("PLAN-STANDARD", "Standard", Decimal("20.00"))
-PREMIUM = Plan("PLAN-PREMIUM", "Premium", Decimal("30.00"))
+BASIC = Plan("PLAN-BASIC", "Basic", Decimal("10.00"), welsh_name="Sylfaenol")
+STANDARD = Plan("PLAN-STANDARD", "Standard", Decimal("20.00"), welsh_name="Safonol")
+PREMIUM = Plan("PLAN-PREMIUM", "Premium", Decimal("30.00"), welsh_name="Premiwm")
 PLANS: dict[str, Plan] = {plan.id: plan for plan in (BASIC, STANDARD, PREMIUM)}
 
 LOAD = range(1, 33)
@@ -206,6 +248,7 @@ def demo_subscriptions() -> dict[str, Subscription]:
                 "Downgrade to Standard",
                 first_of_next_month(),
                 STANDARD.price + OFFERS["OFFER-HD"].price,
+                welsh_description="Symud i lawr i Safonol",
             ),
         ),
         Subscription("SUB-3003", "carol", BASIC.id, [], ["OFFER-SPORTS", "OFFER-HD"]),

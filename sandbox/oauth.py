@@ -2,6 +2,9 @@
 
 One confidential client, authorization code with PKCE (S256 only) and refresh tokens;
 access tokens are RS256 JWTs from :func:`sandbox.tokens.mint_access_token`.
+
+The sign-in, signed-out and error pages are in English or Welsh, as OpenID Connect's
+``ui_locales`` asks (:mod:`sandbox.language`).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from joserfc.jwk import RSAKey
 
 from sandbox.data import CUSTOMERS, Customer
 from sandbox.keys import ALGORITHM, get_signing_key, public_jwks
+from sandbox.language import LANGUAGES, PAGE_TEXTS, PageText, from_ui_locales
 from sandbox.settings import Settings, get_settings
 from sandbox.state import AuthorizationCode, RefreshToken, get_state
 from sandbox.tokens import DEFAULT_SCOPE, mint_access_token
@@ -268,6 +272,7 @@ def discovery() -> Response:
             "code_challenge_methods_supported": ["S256"],
             "id_token_signing_alg_values_supported": [ALGORITHM],
             "scopes_supported": list(SCOPES),
+            "ui_locales_supported": list(LANGUAGES),
             "claims_supported": [
                 "sub",
                 "name",
@@ -292,15 +297,27 @@ def jwks() -> Response:
     return jsonify(public_jwks(get_signing_key()))
 
 
+def _page_text() -> PageText:
+    """The pages' words in the first language of ``ui_locales`` they know, else English.
+
+    From the query, or from the sign-in form, which posts the query back in hidden fields.
+    """
+    return PAGE_TEXTS[from_ui_locales(request.values.get("ui_locales"))]
+
+
 def _rejected(error: OAuth2Error) -> ResponseReturnValue:
     """Redirect errors only to a redirect URI Authlib validated; otherwise show a page."""
     if error.redirect_uri:
         return cast(Response, _server().handle_error_response(None, error))
+    text = _page_text()
     page = render_template(
         "error.html",
-        title="Sign-in request rejected",
+        text=text,
+        title=text.rejected_title,
         error=error.error,
+        # Authlib's words, in English whatever the page's language
         description=error.description,
+        description_lang="en",
     )
     return page, 400
 
@@ -314,6 +331,7 @@ def authorize_page() -> ResponseReturnValue:
         return _rejected(error)
     return render_template(
         "authorize.html",
+        text=_page_text(),
         params=list(request.args.items(multi=True)),
         customers=[customer for customer in CUSTOMERS.values() if customer.listed],
         client_id=request.args.get("client_id", ""),
@@ -328,11 +346,13 @@ def authorize() -> ResponseReturnValue:
     except OAuth2Error as error:
         return _rejected(error)
     if customer is None:
+        text = _page_text()
         page = render_template(
             "error.html",
-            title="Sign-in request rejected",
+            text=text,
+            title=text.rejected_title,
             error="invalid_request",
-            description="Choose one of the demo customers.",
+            description=text.no_such_customer,
         )
         return page, 400
     return cast(Response, _server().create_authorization_response(grant_user=customer, grant=grant))
@@ -372,7 +392,10 @@ def verify_access_token(access_token: str) -> dict[str, Any] | None:
 
 @bp.get("/oauth/logout")
 def logout() -> ResponseReturnValue:
-    """End the session: back to a local post-logout URI, else a plain signed-out page."""
+    """End the session: back to a local post-logout URI, else a plain signed-out page.
+
+    The page follows ``ui_locales``, which RP-initiated logout also defines.
+    """
     target = request.args.get("post_logout_redirect_uri", "")
     parts = urlsplit(target)
     if parts.scheme in ("http", "https") and parts.hostname in LOCAL_HOSTS:
@@ -380,4 +403,4 @@ def logout() -> ResponseReturnValue:
             separator = "&" if parts.query else "?"
             target = f"{target}{separator}{urlencode({'state': state})}"
         return redirect(target)
-    return render_template("signed_out.html")
+    return render_template("signed_out.html", text=_page_text())

@@ -5,6 +5,9 @@ requests (the server is threaded) see each order created exactly once.
 
 A quote binds: an order names the quote the customer saw and the price they agreed to,
 and is refused if that price no longer holds (the price moved, or the quote expired).
+
+Answers that name offers, plans or a pending change come in the language asked for
+(``en`` or ``cy``, see :mod:`sandbox.language`); everything else in them is the same in both.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from sandbox.data import (
     first_of_next_month,
     money,
 )
+from sandbox.language import ENGLISH, LANGUAGES, WELSH
 
 #: quotes remembered at most, so a long soak cannot grow the store without bound
 MAX_QUOTES = 10_000
@@ -41,13 +45,20 @@ CURRENCY_CODE = re.compile(r"[A-Z]{3}")
 
 
 class BackendError(Exception):
-    """A refusal the backend answers with ``{"error": code, ...}`` and an HTTP status."""
+    """A refusal the backend answers with ``{"error": code, ...}`` and an HTTP status.
 
-    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
+    ``language`` is set when ``extra`` names things in a language (a pending change, a
+    fresh quote): the answer then says so (``Content-Language``).
+    """
+
+    def __init__(
+        self, status: int, code: str, message: str, *, language: str | None = None, **extra: Any
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.language = language
         self.extra = extra
 
     def to_json(self) -> dict[str, Any]:
@@ -108,9 +119,11 @@ class Change:
         kept = [o for o in subscription.active if o not in self.remove]
         return kept + list(self.add)
 
-    def describe(self) -> str:
-        parts = [f"Add {OFFERS[o].name}" for o in self.add]
-        parts += [f"remove {OFFERS[o].name}" for o in self.remove]
+    def describe(self, language: str = ENGLISH) -> str:
+        """``Add Sports, remove HD Quality``; in Welsh ``Ychwanegu Chwaraeon, tynnu HD Quality``."""
+        add, remove = ("ychwanegu", "tynnu") if language == WELSH else ("add", "remove")
+        parts = [f"{add} {OFFERS[o].name_in(language)}" for o in self.add]
+        parts += [f"{remove} {OFFERS[o].name_in(language)}" for o in self.remove]
         text = ", ".join(parts)
         return text[:1].upper() + text[1:]
 
@@ -118,14 +131,16 @@ class Change:
         """The same offers added and removed, whatever order the lists came in."""
         return set(self.add) == set(other.add) and set(self.remove) == set(other.remove)
 
-    def quote(self, subscription: Subscription, catalogue: Catalogue) -> dict[str, Any]:
+    def quote(
+        self, subscription: Subscription, catalogue: Catalogue, language: str = ENGLISH
+    ) -> dict[str, Any]:
         return {
             "subscriptionId": subscription.id,
             "currentPrice": money(subscription.price_with(catalogue, subscription.active)),
             "newPrice": money(subscription.price_with(catalogue, self.new_offers(subscription))),
             "effectiveDate": first_of_next_month().isoformat(),
-            "addOffers": [catalogue.offers[o].to_json() for o in self.add],
-            "removeOffers": [catalogue.offers[o].to_json() for o in self.remove],
+            "addOffers": [catalogue.offers[o].to_json(language) for o in self.add],
+            "removeOffers": [catalogue.offers[o].to_json(language) for o in self.remove],
         }
 
 
@@ -219,8 +234,14 @@ class Order:
     request: OrderRequest
     idempotency_key: str
     body_fingerprint: str
-    response: dict[str, Any]
+    #: the answer in each language, made when the order was: a repeat, in whichever
+    #: language, answers with the prices the order was placed at
+    responses: dict[str, dict[str, Any]]
     submissions: int = 1
+
+    @property
+    def response(self) -> dict[str, Any]:
+        return self.responses[ENGLISH]
 
     def record(self) -> dict[str, Any]:
         """The full record, as ``/_sandbox/orders`` shows it to tests."""
@@ -263,21 +284,24 @@ class SubscriptionStore:
         return subscription
 
     @staticmethod
-    def _ensure_unlocked(subscription: Subscription) -> None:
+    def _ensure_unlocked(subscription: Subscription, language: str) -> None:
         if subscription.pending_change is not None:
             raise BackendError(
                 409,
                 "pending_change",
                 "Subscription has pending change.",
-                pendingChange=subscription.pending_change.to_json(),
+                language=language,
+                pendingChange=subscription.pending_change.to_json(language),
             )
 
-    def _issue_quote(self, subscription: Subscription, change: Change) -> dict[str, Any]:
+    def _issue_quote(
+        self, subscription: Subscription, change: Change, language: str
+    ) -> dict[str, Any]:
         """Price the change and remember the quote, so an order can name it."""
         now = datetime.now(UTC)
         # Seconds precision, as the answer says: the quote never outlives what it shows.
         expires_at = (now + self.quote_ttl).replace(microsecond=0)
-        body = change.quote(subscription, self.catalogue)
+        body = change.quote(subscription, self.catalogue, language)
         issued = IssuedQuote(
             f"Q-{secrets.token_hex(8).upper()}",
             subscription.id,
@@ -299,46 +323,52 @@ class SubscriptionStore:
         }
 
     def _ensure_price_holds(
-        self, request: OrderRequest, subscription: Subscription, new_price: Decimal
+        self, request: OrderRequest, subscription: Subscription, new_price: Decimal, language: str
     ) -> None:
         """Refuse an order whose agreed price or quote no longer holds."""
         if request.expected_price != (new_price, CURRENCY):
-            raise self._price_changed(subscription, request.change)
+            raise self._price_changed(subscription, request.change, language)
         issued = self.quotes.get(request.quote_id)
         if issued is None:  # never issued, or forgotten since it expired
             raise BackendError(409, "quote_expired", "The quote has expired; ask for a new one.")
         if not issued.covers(subscription.id, request.change):
             raise BackendError(400, "invalid_request", "The quote is for another change.")
         if issued.new_price != new_price:  # agreed to today's price, but not under this quote
-            raise self._price_changed(subscription, request.change)
+            raise self._price_changed(subscription, request.change, language)
         if issued.expired(datetime.now(UTC)):
             raise BackendError(409, "quote_expired", "The quote has expired; ask for a new one.")
 
-    def _price_changed(self, subscription: Subscription, change: Change) -> BackendError:
+    def _price_changed(
+        self, subscription: Subscription, change: Change, language: str
+    ) -> BackendError:
         return BackendError(
             409,
             "price_changed",
             "The price has changed since the quote.",
-            quote=self._issue_quote(subscription, change),
+            language=language,
+            quote=self._issue_quote(subscription, change, language),
         )
 
-    def get(self, subscription_id: str) -> dict[str, Any]:
+    def get(self, subscription_id: str, language: str = ENGLISH) -> dict[str, Any]:
         with self.lock:
-            return self._find(subscription_id).to_json(self.catalogue)
+            return self._find(subscription_id).to_json(self.catalogue, language)
 
-    def quote(self, subscription_id: str, body: Any) -> dict[str, Any]:
+    def quote(self, subscription_id: str, body: Any, language: str = ENGLISH) -> dict[str, Any]:
         with self.lock:
             subscription = self._find(subscription_id)
             change = Change.parse(body)
-            self._ensure_unlocked(subscription)
+            self._ensure_unlocked(subscription, language)
             change.check_against(subscription)
-            return self._issue_quote(subscription, change)
+            return self._issue_quote(subscription, change, language)
 
-    def place_order(self, idempotency_key: str, body: Any) -> tuple[dict[str, Any], bool]:
+    def place_order(
+        self, idempotency_key: str, body: Any, language: str = ENGLISH
+    ) -> tuple[dict[str, Any], bool]:
         """Create the order once per idempotency key; returns (order, created).
 
         Only an accepted order is kept under its key: after a refusal (say, a quote that
-        expired) the same key may carry another body, with a fresh quote.
+        expired) the same key may carry another body, with a fresh quote. A repeat answers
+        in its own language.
         """
         digest = fingerprint(body)
         with self.lock:
@@ -351,39 +381,46 @@ class SubscriptionStore:
                         "This Idempotency-Key was used with a different body.",
                     )
                 previous.submissions += 1
-                return copy.deepcopy(previous.response), False
+                return copy.deepcopy(previous.responses[language]), False
             request = OrderRequest.parse(body)
             subscription = self._find(request.subscription_id)
             if subscription.customer_id != request.customer_id:
                 raise BackendError(404, "subscription_not_found", "Subscription not found.")
-            self._ensure_unlocked(subscription)
+            self._ensure_unlocked(subscription, language)
             change = request.change
             change.check_against(subscription)
             if not change.add and not change.remove:
                 raise BackendError(400, "invalid_request", "Add or remove at least one offer.")
             new_price = subscription.price_with(self.catalogue, change.new_offers(subscription))
-            self._ensure_price_holds(request, subscription, new_price)
+            self._ensure_price_holds(request, subscription, new_price, language)
             order_id = f"ORD-{secrets.token_hex(4).upper()}"
-            quote = change.quote(subscription, self.catalogue)
-            response = {
-                "orderId": order_id,
-                "subscriptionId": subscription.id,
-                "status": "accepted",
-                "effectiveDate": quote["effectiveDate"],
-                "addOffers": quote["addOffers"],
-                "removeOffers": quote["removeOffers"],
-                "newPrice": money(new_price),
-                "quoteId": request.quote_id,
-                "createdAt": datetime.now(UTC).isoformat(timespec="seconds"),
-            }
+            created_at = datetime.now(UTC).isoformat(timespec="seconds")
+            responses = {}
+            for each in LANGUAGES:
+                quote = change.quote(subscription, self.catalogue, each)
+                responses[each] = {
+                    "orderId": order_id,
+                    "subscriptionId": subscription.id,
+                    "status": "accepted",
+                    "effectiveDate": quote["effectiveDate"],
+                    "addOffers": quote["addOffers"],
+                    "removeOffers": quote["removeOffers"],
+                    "newPrice": money(new_price),
+                    "quoteId": request.quote_id,
+                    "createdAt": created_at,
+                }
             if subscription.locks_on_order:
                 subscription.pending_change = PendingChange(
-                    order_id, change.describe(), first_of_next_month(), new_price
+                    order_id,
+                    change.describe(),
+                    first_of_next_month(),
+                    new_price,
+                    welsh_description=change.describe(WELSH),
                 )
-            order = Order(order_id, request, idempotency_key, digest, response)
+            order = Order(order_id, request, idempotency_key, digest, responses)
             self.orders.append(order)
             self.by_key[idempotency_key] = order
-            return copy.deepcopy(response), True
+            return copy.deepcopy(responses[language]), True
 
     def unlock(self, subscription_id: str) -> None:
         """Drop a pending change but keep its order, as if a billing cycle had passed."""

@@ -65,8 +65,17 @@ def offer_ids(offers: list[dict[str, Any]]) -> list[str]:
     return [offer["id"] for offer in offers]
 
 
-def get_subscription(client: FlaskClient, subscription_id: str) -> dict[str, Any]:
-    response = client.get(f"/backend/v1/subscriptions/{subscription_id}", headers=BACKEND)
+def backend_headers(language: str | None = None) -> dict[str, str]:
+    """The service token, and ``Accept-Language`` if given."""
+    return BACKEND if language is None else {**BACKEND, "Accept-Language": language}
+
+
+def get_subscription(
+    client: FlaskClient, subscription_id: str, language: str | None = None
+) -> dict[str, Any]:
+    response = client.get(
+        f"/backend/v1/subscriptions/{subscription_id}", headers=backend_headers(language)
+    )
     assert response.status_code == 200, response.get_data(as_text=True)
     body: dict[str, Any] = response.get_json()
     return body
@@ -97,8 +106,11 @@ def order_body(client: FlaskClient | None = None, **overrides: Any) -> dict[str,
     return body
 
 
-def place_order(client: FlaskClient, body: Any, key: str = "key-1") -> Any:
-    return client.post("/backend/v1/orders", json=body, headers={**BACKEND, "Idempotency-Key": key})
+def place_order(
+    client: FlaskClient, body: Any, key: str = "key-1", language: str | None = None
+) -> Any:
+    headers = {**backend_headers(language), "Idempotency-Key": key}
+    return client.post("/backend/v1/orders", json=body, headers=headers)
 
 
 # --- demo data -------------------------------------------------------------------------
@@ -180,9 +192,13 @@ def test_unknown_routes_answer_json(client: FlaskClient) -> None:
 # --- quotes ----------------------------------------------------------------------------
 
 
-def quote(client: FlaskClient, body: Any, subscription_id: str = "SUB-1001") -> Any:
+def quote(
+    client: FlaskClient, body: Any, subscription_id: str = "SUB-1001", language: str | None = None
+) -> Any:
     return client.post(
-        f"/backend/v1/subscriptions/{subscription_id}/quotes", json=body, headers=BACKEND
+        f"/backend/v1/subscriptions/{subscription_id}/quotes",
+        json=body,
+        headers=backend_headers(language),
     )
 
 
@@ -405,10 +421,12 @@ def expire_quotes(client: FlaskClient) -> int:
     return expired
 
 
-def order_under(client: FlaskClient, issued: dict[str, Any], key: str = "key-1") -> Any:
+def order_under(
+    client: FlaskClient, issued: dict[str, Any], key: str = "key-1", language: str | None = None
+) -> Any:
     """Alice's usual order, naming ``issued`` and agreeing to its new price."""
     body = order_body(quoteId=issued["quoteId"], expectedPrice=issued["newPrice"])
-    return place_order(client, body, key)
+    return place_order(client, body, key, language)
 
 
 def seconds_until(instant: str) -> float:
@@ -643,7 +661,9 @@ def test_order_needs_its_quote_and_agreed_price(client: FlaskClient, name: str) 
     assert response.get_json()["error"] == "invalid_request"
 
 
-def test_answers_match_the_openapi_document(client: FlaskClient) -> None:
+@pytest.mark.parametrize("language", [None, "cy"])
+def test_answers_match_the_openapi_document(client: FlaskClient, language: str | None) -> None:
+    """In English and in Welsh: bodies as the schemas say, language headers as documented."""
     from jsonschema import Draft202012Validator
 
     document = client.get("/backend/v1/openapi.json").get_json()
@@ -652,20 +672,67 @@ def test_answers_match_the_openapi_document(client: FlaskClient) -> None:
         schema = {"$ref": pointer, "components": document["components"]}
         Draft202012Validator(schema).validate(answer)
 
+    def lookup(pointer: str) -> Any:
+        node: Any = document
+        for part in pointer.removeprefix("#/").split("/"):
+            node = node[part.replace("~1", "/").replace("~0", "~")]
+        return node
+
+    def check_headers(response: Any, path: str, method: str) -> Any:
+        """An answer that names things says in what language, as its documented response does."""
+        documented = document["paths"][path][method]["responses"][str(response.status_code)]
+        if "$ref" in documented:
+            documented = lookup(documented["$ref"])
+        declared = {
+            name: lookup(header["$ref"]) if "$ref" in header else header
+            for name, header in documented.get("headers", {}).items()
+        }
+        names_things = response.status_code < 300 or response.get_json()["error"] in (
+            "pending_change",
+            "price_changed",
+        )
+        assert ("Content-Language" in response.headers) == names_things
+        if names_things:
+            assert {"Content-Language", "Vary"} <= set(declared)
+            Draft202012Validator(declared["Content-Language"]["schema"]).validate(
+                response.headers["Content-Language"]
+            )
+            assert response.headers["Content-Language"] == (language or "en")
+            assert "Accept-Language" in response.headers["Vary"]
+        return response.get_json()
+
+    accept = lookup("#/components/parameters/AcceptLanguage")
+    assert accept["in"] == "header" and not accept["required"]
+    if language is not None:
+        Draft202012Validator(accept["schema"]).validate(language)
+
     schemas = "#/components/schemas"
     conflict = "#/components/responses/OrderConflict/content/application~1json/schema"
-    seen = quote(client, ALICE_CHANGE).get_json()
+    subscription_path = "/subscriptions/{subscriptionId}"
+    quotes_path = "/subscriptions/{subscriptionId}/quotes"
+    for subscription_id in ("SUB-1001", "SUB-2002"):
+        read = client.get(
+            f"/backend/v1/subscriptions/{subscription_id}", headers=backend_headers(language)
+        )
+        check(check_headers(read, subscription_path, "get"), f"{schemas}/Subscription")
+    locked = quote(client, ALICE_CHANGE, "SUB-2002", language)
+    check(check_headers(locked, quotes_path, "post"), f"{schemas}/PendingChangeError")
+    issued = quote(client, ALICE_CHANGE, language=language)
+    seen = check_headers(issued, quotes_path, "post")
     check(seen, f"{schemas}/Quote")
     check(order_body(quoteId=seen["quoteId"]), f"{schemas}/OrderRequest")
     expire_quotes(client)
-    check(order_under(client, seen).get_json(), conflict)
+    check(check_headers(order_under(client, seen, language=language), "/orders", "post"), conflict)
     set_price(client, offerId="OFFER-SPORTS", price="9.00")
-    price_changed = order_under(client, seen).get_json()
+    price_changed = check_headers(order_under(client, seen, language=language), "/orders", "post")
     check(price_changed, conflict)
     check(price_changed, f"{schemas}/PriceChangedError")
-    accepted = order_under(client, price_changed["quote"])
-    check(accepted.get_json(), f"{schemas}/Order")
-    check(order_under(client, price_changed["quote"], key="key-2").get_json(), conflict)
+    accepted = order_under(client, price_changed["quote"], language=language)
+    check(check_headers(accepted, "/orders", "post"), f"{schemas}/Order")
+    repeat = order_under(client, price_changed["quote"], language=language)
+    check(check_headers(repeat, "/orders", "post"), f"{schemas}/Order")
+    again = order_under(client, price_changed["quote"], key="key-2", language=language)
+    check(check_headers(again, "/orders", "post"), conflict)
 
 
 def test_reset_restores_the_demo_data(client: FlaskClient) -> None:
@@ -887,6 +954,7 @@ def test_discovery_document(client: FlaskClient) -> None:
     assert config["code_challenge_methods_supported"] == ["S256"]
     assert config["id_token_signing_alg_values_supported"] == ["RS256"]
     assert config["scopes_supported"] == ["openid", "profile", "email"]
+    assert config["ui_locales_supported"] == ["en", "cy"]
     assert config["token_endpoint_auth_methods_supported"] == [
         "client_secret_basic",
         "client_secret_post",
