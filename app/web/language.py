@@ -55,11 +55,11 @@ def init_app(app: Flask) -> None:
 
 
 def chosen() -> str:
-    """This request's language: `en` or `cy`."""
-    found = g.get(_CHOSEN)
-    if found is None:
-        found = g.setdefault(_CHOSEN, _choose())
-    return str(found)
+    """This request's language: `en` or `cy` (worked out once a request)."""
+    environ = request.environ
+    if _CHOSEN not in environ:
+        environ[_CHOSEN] = _choose()
+    return str(environ[_CHOSEN])
 
 
 def _choose() -> str:
