@@ -1,7 +1,9 @@
 """The partner's subscription API (``/backend/v1``), spoken as the checkout's client expects.
 
 Reads, quotes and orders name offers and plans in the language of the call's
-``Accept-Language`` (``en`` or ``cy``), and say which (``Content-Language``, ``Vary``).
+``Accept-Language`` (``en`` or ``cy``), and say which (``Content-Language``, ``Vary``);
+so do promotion lookups and the refusal of a promotion code, whose message is for the
+customer.
 """
 
 from __future__ import annotations
@@ -70,6 +72,14 @@ def _json_body() -> Any:
 def get_subscription(subscription_id: str) -> Response:
     language = _language()
     return _in_language(jsonify(get_state().subscriptions.get(subscription_id, language)), language)
+
+
+@bp.get("/subscriptions/<subscription_id>/promotions/<code>")
+def promotion(subscription_id: str, code: str) -> Response:
+    """Check a campaign's code for a subscription, as a marketing link brings it."""
+    language = _language()
+    found = get_state().subscriptions.promotion(subscription_id, code, language)
+    return _in_language(jsonify(found), language)
 
 
 @bp.post("/subscriptions/<subscription_id>/quotes")

@@ -1,11 +1,13 @@
 """Test-only control endpoints under ``/_sandbox/``: reset, inspect, inject faults, mint tokens.
 
-Also the levers a real backend has but does not expose: set a price, expire the quotes.
+Also the levers a real backend has but does not expose: set a price, expire the quotes,
+expire a promotion code, and set the date (a test clock).
 """
 
 from __future__ import annotations
 
 import re
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -24,6 +26,8 @@ bp = Blueprint("control", __name__, url_prefix="/_sandbox")
 
 #: a price as ``/_sandbox/prices`` takes it: non-negative, at most two decimal places
 PRICE = re.compile(r"[0-9]+(\.[0-9]{1,2})?")
+#: a day as ``/_sandbox/today`` takes it
+DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def _bad_request(message: str) -> tuple[Response, int]:
@@ -74,6 +78,59 @@ def set_price() -> ResponseReturnValue:
 def expire_quotes() -> ResponseReturnValue:
     """End every quote handed out so far, so a test need not wait out their ten minutes."""
     return jsonify({"expired": get_state().subscriptions.expire_quotes()})
+
+
+@bp.get("/promotions")
+def promotions() -> ResponseReturnValue:
+    """The demo promotion codes, and whether each is expired now."""
+    return jsonify({"promotions": get_state().subscriptions.promotions()})
+
+
+@bp.post("/promotions/expire")
+def expire_promotion() -> ResponseReturnValue:
+    """Refuse a code as expired from now on, until the next reset: a campaign that ended."""
+    body = request.get_json(silent=True)
+    code = body.get("code") if isinstance(body, dict) else None
+    if not isinstance(code, str):
+        return _bad_request("code is required")
+    try:
+        promotion = get_state().subscriptions.expire_promotion(code)
+    except ValueError as error:
+        return _bad_request(str(error))
+    return jsonify({"code": promotion.code, "expired": True})
+
+
+def _today() -> Response:
+    day, fixed = get_state().subscriptions.clock_state()
+    return jsonify({"today": day.isoformat(), "fixed": fixed})
+
+
+@bp.get("/today")
+def today() -> ResponseReturnValue:
+    """The sandbox's today, and whether a test set it."""
+    return _today()
+
+
+@bp.put("/today")
+def set_today() -> ResponseReturnValue:
+    """Set the sandbox's today (``{"date": "2027-02-27"}``), until DELETE or a reset."""
+    body = request.get_json(silent=True)
+    value = body.get("date") if isinstance(body, dict) else None
+    try:
+        if not isinstance(value, str) or not DATE.fullmatch(value):
+            raise ValueError(value)
+        day = date.fromisoformat(value)
+    except ValueError:
+        return _bad_request('date must be a day as YYYY-MM-DD: "2027-02-27"')
+    get_state().subscriptions.set_today(day)
+    return _today()
+
+
+@bp.delete("/today")
+def real_today() -> ResponseReturnValue:
+    """Back to the real date."""
+    get_state().subscriptions.set_today(None)
+    return _today()
 
 
 @bp.get("/orders")

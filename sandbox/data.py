@@ -8,7 +8,11 @@ sandbox app in the same process.
 
 Offers, plans and pending changes carry their Welsh (``cy``) words beside the English ones,
 for answers to a call that asks for Welsh (``Accept-Language``). Where the partner has no
-Welsh form (OFFER-HD, on purpose), Welsh answers carry the English.
+Welsh form (OFFER-HD, on purpose), Welsh answers carry the English. The campaign
+promotions (``PROMOTIONS``) are described, and refused, in both languages.
+
+Every date the sandbox works with comes from :func:`today`: the real date, or the one a
+test set on a sandbox's :class:`Clock` (``PUT /_sandbox/today``).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sandbox.language import ENGLISH, in_language
+from sandbox.language import ENGLISH, WELSH, in_language
 
 CURRENCY = "GBP"
 
@@ -30,10 +34,33 @@ def money(amount: Decimal) -> dict[str, str]:
     return {"amount": str(amount.quantize(Decimal("0.01"))), "currency": CURRENCY}
 
 
-def first_of_next_month(today: date | None = None) -> date:
-    """When a change takes effect: the next billing date."""
-    day = today or date.today()
+@dataclass
+class Clock:
+    """One sandbox's test clock: a date a test set, or None for the real date."""
+
+    fixed: date | None = None
+
+
+def today(clock: Clock | None = None) -> date:
+    """The sandbox's today: ``clock``'s date if a test set one, otherwise the real date.
+
+    The one place the sandbox reads the date: next billing dates, quotes' lines and what
+    is due today all start from here.
+    """
+    if clock is not None and clock.fixed is not None:
+        return clock.fixed
+    return date.today()
+
+
+def first_of_next_month(day: date | None = None) -> date:
+    """When a change takes effect: the next billing date after ``day`` (default today)."""
+    day = day or today()
     return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+def first_of_month(day: date) -> date:
+    """The first day of ``day``'s billing period: billing periods are calendar months."""
+    return day.replace(day=1)
 
 
 @dataclass(frozen=True)
@@ -160,7 +187,10 @@ class Subscription:
     def price_with(self, catalogue: Catalogue, offer_ids: Sequence[str]) -> Decimal:
         return catalogue.price(self.plan_id, offer_ids)
 
-    def to_json(self, catalogue: Catalogue, language: str = ENGLISH) -> dict[str, Any]:
+    def to_json(
+        self, catalogue: Catalogue, language: str = ENGLISH, day: date | None = None
+    ) -> dict[str, Any]:
+        """The subscription as the backend answers it, on ``day`` (default today)."""
         pending = self.pending_change
         return {
             "id": self.id,
@@ -170,7 +200,7 @@ class Subscription:
             "activeOffers": [catalogue.offers[o].to_json(language) for o in self.active],
             "eligibleOffers": [catalogue.offers[o].to_json(language) for o in self.eligible()],
             "recurringPrice": money(self.price_with(catalogue, self.active)),
-            "nextBillingDate": first_of_next_month().isoformat(),
+            "nextBillingDate": first_of_next_month(day).isoformat(),
             "pendingChange": pending.to_json(language) if pending else None,
         }
 
@@ -211,6 +241,91 @@ BASIC = Plan("PLAN-BASIC", "Basic", Decimal("10.00"), welsh_name="Sylfaenol")
 STANDARD = Plan("PLAN-STANDARD", "Standard", Decimal("20.00"), welsh_name="Safonol")
 PREMIUM = Plan("PLAN-PREMIUM", "Premium", Decimal("30.00"), welsh_name="Premiwm")
 PLANS: dict[str, Plan] = {plan.id: plan for plan in (BASIC, STANDARD, PREMIUM)}
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """A campaign's code: an amount off the monthly price, for some months.
+
+    Either a share of one offer's price (which must then be among the subscription's
+    offers after the change), or a fixed amount off whatever the change is.
+    """
+
+    code: str
+    description: str
+    welsh_description: str
+    months: int
+    #: the offer it discounts, and needs; None for any change
+    offer_id: str | None = None
+    #: the share of ``offer_id``'s monthly price taken off, e.g. 0.5 for half price
+    share_off: Decimal | None = None
+    #: a fixed amount taken off the monthly price
+    amount_off: Decimal | None = None
+    #: refused as expired whatever a test does; a test can expire the others for a while
+    expired: bool = False
+
+    def description_in(self, language: str) -> str:
+        return in_language(language, self.description, self.welsh_description)
+
+
+#: the demo campaign codes, by code (upper case); never changed: a code a test expires is
+#: expired in one store only, until its reset
+PROMOTIONS: dict[str, Promotion] = {
+    promotion.code: promotion
+    for promotion in (
+        Promotion(
+            "SPORTSHALF",
+            "Sports at half price for 3 months",
+            "Chwaraeon am hanner pris am 3 mis",
+            months=3,
+            offer_id="OFFER-SPORTS",
+            share_off=Decimal("0.5"),
+        ),
+        Promotion(
+            "WELCOME5",
+            "£5 off your monthly price for one month",
+            "£5 oddi ar eich pris misol am un mis",
+            months=1,
+            amount_off=Decimal("5.00"),
+        ),
+        # An old campaign's code, still printed on flyers: always refused as expired.
+        Promotion(
+            "EXPIRED",
+            "£10 off your monthly price for one month",
+            "£10 oddi ar eich pris misol am un mis",
+            months=1,
+            amount_off=Decimal("10.00"),
+            expired=True,
+        ),
+    )
+}
+#: why a code is refused, as ``promo_invalid``'s ``reason`` says
+PROMO_REASONS = ("unknown", "expired", "not_applicable")
+
+
+def promo_refusal(reason: str, language: str, offer: Offer | None = None) -> str:
+    """What a refused code's answer tells the customer, in English or Welsh.
+
+    ``offer``: for ``not_applicable``, the offer the code needs.
+    """
+    if reason == "unknown":
+        return in_language(
+            language, "We don't recognise this code.", "Nid ydym yn adnabod y cod hwn."
+        )
+    if reason == "expired":
+        return in_language(language, "This code has expired.", "Mae'r cod hwn wedi dod i ben.")
+    if offer is not None:
+        return in_language(
+            language,
+            f"This code needs {offer.name} in your subscription.",
+            f"Mae angen {offer.name_in(WELSH)} yn eich tanysgrifiad i ddefnyddio'r cod hwn.",
+        )
+    return in_language(
+        language,
+        "This code does not apply to this change.",
+        "Nid yw'r cod hwn yn berthnasol i'r newid hwn.",
+    )
+
 
 LOAD = range(1, 33)
 #: the role the checkout's ops page will ask for in a token's ``roles`` claim

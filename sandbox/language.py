@@ -3,7 +3,8 @@
 The backend names its plans and offers in the language of a call's ``Accept-Language``
 where the partner has a Welsh form for them (:mod:`sandbox.data` keeps the Welsh beside the
 English), and in English where it has none. The sign-in and signed-out pages follow
-OpenID Connect's ``ui_locales``. Ids, prices and error messages are the same in both.
+OpenID Connect's ``ui_locales``. Ids, prices and error messages are the same in both, but
+for the refusal of a promotion code, whose message is for the customer.
 """
 
 from __future__ import annotations

@@ -690,6 +690,7 @@ def test_answers_match_the_openapi_document(client: FlaskClient, language: str |
         names_things = response.status_code < 300 or response.get_json()["error"] in (
             "pending_change",
             "price_changed",
+            "promo_invalid",  # its message is for the customer
         )
         assert ("Content-Language" in response.headers) == names_things
         if names_things:
@@ -721,6 +722,40 @@ def test_answers_match_the_openapi_document(client: FlaskClient, language: str |
     seen = check_headers(issued, quotes_path, "post")
     check(seen, f"{schemas}/Quote")
     check(order_body(quoteId=seen["quoteId"]), f"{schemas}/OrderRequest")
+    # Itemised, with a promotion; a refused code; the code looked up, and refused.
+    promoted = check_headers(
+        quote(client, {**ALICE_CHANGE, "promoCode": "sportshalf"}, language=language),
+        quotes_path,
+        "post",
+    )
+    check(promoted, f"{schemas}/Quote")
+    assert [line["kind"] for line in promoted["lines"]] == ["add", "remove", "discount"]
+    check(
+        order_body(
+            quoteId=promoted["quoteId"],
+            promoCode="SPORTSHALF",
+            expectedDueToday=promoted["dueToday"],
+        ),
+        f"{schemas}/OrderRequest",
+    )
+    refused = check_headers(
+        quote(client, {"addOffers": ["OFFER-KIDS"], "promoCode": "SPORTSHALF"}, language=language),
+        quotes_path,
+        "post",
+    )
+    assert refused["reason"] == "not_applicable"
+    quote_refusal = "#/paths/~1subscriptions~1{subscriptionId}~1quotes/post/responses/400"
+    check(refused, f"{lookup(quote_refusal)['$ref']}/content/application~1json/schema")
+    check(refused, f"{schemas}/PromoInvalidError")
+    offer_refusal = check_headers(quote(client, {"addOffers": ["OFFER-HD"]}), quotes_path, "post")
+    check(offer_refusal, f"{lookup(quote_refusal)['$ref']}/content/application~1json/schema")
+    promotion_path = "/subscriptions/{subscriptionId}/promotions/{code}"
+    for code, schema in (("welcome5", "Promotion"), ("EXPIRED", "PromoInvalidError")):
+        looked_up = client.get(
+            f"/backend/v1/subscriptions/SUB-1001/promotions/{code}",
+            headers=backend_headers(language),
+        )
+        check(check_headers(looked_up, promotion_path, "get"), f"{schemas}/{schema}")
     expire_quotes(client)
     check(check_headers(order_under(client, seen, language=language), "/orders", "post"), conflict)
     set_price(client, offerId="OFFER-SPORTS", price="9.00")
