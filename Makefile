@@ -29,12 +29,12 @@ translations/%.mo: translations/%.po $(STAMP)
 	$(VENV)/bin/pybabel compile --statistics -i $< -o $@
 
 ## What the pages newly say, added to every catalogue (empty: to be translated), and what
-## they no longer say, marked obsolete.
+## they no longer say, dropped. Near matches come back marked fuzzy, for a translator to check.
 translations: $(STAMP)
 	$(VENV)/bin/pybabel extract -F babel.cfg -k lazy_gettext --no-location --omit-header \
 		-o translations/messages.pot .
-	$(VENV)/bin/pybabel update -i translations/messages.pot -d translations --no-location \
-		--width 100 --ignore-obsolete
+	$(VENV)/bin/pybabel update -i translations/messages.pot -d translations --width 100 \
+		--ignore-obsolete
 
 ## Start Redis (embedded unless CHECKOUT_REDIS_URL is set), the sandbox and the app.
 run: $(READY)

@@ -147,6 +147,21 @@ class Sandbox:
         """Make every quote handed out so far expired, as ten minutes would."""
         requests.post(f"{self.url}/_sandbox/quotes/expire", timeout=5).raise_for_status()
 
+    def expire_promotion(self, code: str) -> None:
+        """Refuse `code` as expired from now on (until the next reset): a campaign ended."""
+        response = requests.post(
+            f"{self.url}/_sandbox/promotions/expire", json={"code": code}, timeout=5
+        )
+        response.raise_for_status()
+
+    def set_today(self, day: str | None) -> None:
+        """The backend's today ("2027-02-27"), until the next reset; None: the real one."""
+        url = f"{self.url}/_sandbox/today"
+        if day is None:
+            requests.delete(url, timeout=5).raise_for_status()
+        else:
+            requests.put(url, json={"date": day}, timeout=5).raise_for_status()
+
     def clear_faults(self) -> None:
         requests.delete(f"{self.url}/_sandbox/faults", timeout=5).raise_for_status()
 

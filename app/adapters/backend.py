@@ -17,12 +17,13 @@ from urllib.parse import quote as quote_path
 
 from ..checkout.errors import (
     InvalidRequest,
+    PromoInvalid,
     SubscriptionLocked,
     SubscriptionNotFound,
     UpstreamError,
 )
 from ..checkout.ports import QuoteNoLongerHolds
-from ..checkout.values import Order, PendingChange, Quote, Subscription
+from ..checkout.values import Order, PendingChange, Promotion, Quote, Subscription
 from . import language
 from .upstream import Unreachable, Upstream
 
@@ -116,8 +117,23 @@ class SubscriptionClient:
         path = f"/subscriptions/{quote_path(subscription_id, safe='')}"
         return self._call(Subscription.parse, "GET", path)
 
-    def quote(self, subscription_id: str, add: Iterable[str], remove: Iterable[str]) -> Quote:
-        body = {"addOffers": list(add), "removeOffers": list(remove)}
+    def promotion(self, subscription_id: str, code: str) -> Promotion:
+        path = (
+            f"/subscriptions/{quote_path(subscription_id, safe='')}"
+            f"/promotions/{quote_path(code, safe='')}"
+        )
+        return self._call(Promotion.parse, "GET", path)
+
+    def quote(
+        self,
+        subscription_id: str,
+        add: Iterable[str],
+        remove: Iterable[str],
+        promo_code: str | None = None,
+    ) -> Quote:
+        body: dict[str, Any] = {"addOffers": list(add), "removeOffers": list(remove)}
+        if promo_code:
+            body["promoCode"] = promo_code
         path = f"/subscriptions/{quote_path(subscription_id, safe='')}/quotes"
         return self._call(Quote.parse, "POST", path, json=body)
 
@@ -158,6 +174,12 @@ class SubscriptionClient:
             raise QuoteNoLongerHolds(_parse(Quote.parse, data.get("quote")))
         if status == 409 and error == "quote_expired":
             raise QuoteNoLongerHolds(None)
+        if status == 400 and error == "promo_invalid":
+            why, message = data.get("reason"), data.get("message")
+            raise PromoInvalid(
+                message[:200] if isinstance(message, str) else "the code cannot be used",
+                why=str(why),
+            )
         if status == 400 and error in _OFFER_REJECTIONS:
             offer = data.get("offerId") if isinstance(data, dict) else None
             reason = f"{error.replace('_', ' ')}: {offer}" if isinstance(offer, str) else error

@@ -29,6 +29,7 @@ from ..checkout.errors import (
     MultipleAddOffers,
     OrderNotRecorded,
     PriceChanged,
+    PromoInvalid,
     RecaptchaFailed,
     ServiceUnavailable,
     SubscriptionLocked,
@@ -125,6 +126,7 @@ OPERATIONS = (
         _refusals(
             InvalidRequest,
             RecaptchaFailed,
+            PromoInvalid,
             SubscriptionNotFound,
             SubscriptionLocked,
             CheckoutInProgress,
@@ -148,6 +150,7 @@ OPERATIONS = (
             InvalidRequest,
             MultipleAddOffers,
             RecaptchaFailed,
+            PromoInvalid,
             BasketNotFound,
             SubscriptionLocked,
             BasketCompleted,

@@ -14,10 +14,12 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from pydantic import ValidationError as ValidationError
 
 from ..checkout import COMPLETED, MAX_ADD_OFFERS, Basket
+from ..checkout.errors import PromoInvalid
 from ..checkout.tracking import MAX_KEYS, MAX_REFERRER, MAX_VALUE
-from ..checkout.values import ID_PATTERN
+from ..checkout.values import ID_PATTERN, PROMO_PATTERN
 
 Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+PromoCode = Annotated[str, StringConstraints(pattern=PROMO_PATTERN)]
 
 
 def _distinct(ids: list[str]) -> list[str]:
@@ -48,6 +50,11 @@ class CreateBasket(_Request):
             "are dropped"
         ),
     )
+    promoCode: PromoCode | None = Field(
+        None,
+        description="A campaign's promotion code (SPORTSHALF); a code the backend refuses "
+        "is 400 promo_invalid, and no basket is made",
+    )
 
 
 class UpdateBasket(_Request):
@@ -66,6 +73,11 @@ class UpdateBasket(_Request):
         False,
         description="Submit the change to the subscription backend, exactly once whatever "
         "the retries",
+    )
+    promoCode: PromoCode | None = Field(
+        None,
+        description="A promotion code to apply; null removes the basket's; absent leaves "
+        "it as it is. A code the backend refuses is 400 promo_invalid, nothing changed",
     )
 
 
@@ -88,10 +100,34 @@ class OfferView(BaseModel):
     price: MoneyView
 
 
+class SignedMoney(BaseModel):
+    amount: str = Field(
+        pattern=r"^-?[0-9]+\.[0-9]{2}$", description="A decimal string; negative lowers the price"
+    )
+    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217")
+
+
+class Line(BaseModel):
+    """One line of the price: an offer added or removed, or a discount."""
+
+    kind: Literal["add", "remove", "discount"]
+    offerId: str | None
+    description: str
+    amount: SignedMoney = Field(description="A month; negative for removals and discounts")
+    recurring: bool
+    months: int | None = Field(description="For how many months; null: for as long as it lasts")
+    startsOn: str = Field(json_schema_extra={"format": "date"})
+
+
 class Totals(BaseModel):
     current: MoneyView
-    new: MoneyView
+    new: MoneyView = Field(description="The monthly price from the next bill (effectiveDate)")
     effectiveDate: str = Field(json_schema_extra={"format": "date"})
+    lines: list[Line] = Field(description="What makes the new price, line by line")
+    dueToday: MoneyView | None = Field(
+        description="Due now for what starts today (prorated to the next bill); null "
+        "without changes"
+    )
 
 
 class PendingChangeView(BaseModel):
@@ -123,6 +159,13 @@ class BasketView(BaseModel):
 
     basketId: str
     subscriptionId: str
+    promoCode: str | None = Field(
+        description="The promotion code the basket holds, as the backend names it"
+    )
+    promoApplied: bool = Field(
+        description="Whether the price includes the code: a code for one offer waits, "
+        "held, until that offer is among the changes"
+    )
     status: Literal["open", "completed"]
     checkoutCompleted: bool = Field(description="Whether the checkout is completed")
     currentPlan: OfferView
@@ -154,11 +197,15 @@ class Problem(BaseModel):
     code: str
     requestId: str
     reason: str | None = Field(None, description="What was wrong, specifically")
-    previousTotals: dict[str, MoneyView] | None = Field(
-        None, description="price_changed: the prices the caller saw"
+    previousTotals: Totals | None = Field(
+        None, description="price_changed: the price the caller saw, line by line"
     )
-    totals: dict[str, MoneyView] | None = Field(
-        None, description="price_changed: the prices now, which the basket holds"
+    totals: Totals | None = Field(
+        None, description="price_changed: the price now, which the basket holds"
+    )
+    # Literal of the tuple, so the reasons are written once (mypy wants them spelled out).
+    promoReason: Literal[PromoInvalid.WHYS] | None = Field(  # type: ignore[valid-type]
+        None, description="promo_invalid: why the code was refused"
     )
     pendingChange: PendingChangeView | None = Field(
         None, description="subscription_locked: what is pending, and when it applies"
@@ -174,6 +221,8 @@ def answer(basket: Basket, message: str) -> dict[str, Any]:
         "basket": {
             "basketId": basket.basket_id,
             "subscriptionId": basket.subscription_id,
+            "promoCode": basket.promo_code,
+            "promoApplied": basket.promo_applied,
             "status": "completed" if completed else "open",
             "checkoutCompleted": completed,
             "currentPlan": basket.plan.to_json(),
@@ -182,11 +231,7 @@ def answer(basket: Basket, message: str) -> dict[str, Any]:
             "suggestedOffer": basket.suggested_offer,
             "addOffers": [o.to_json() for o in basket.add_offers],
             "removeOffers": [o.to_json() for o in basket.remove_offers],
-            "totals": {
-                "current": basket.current_price.to_json(),
-                "new": basket.new_price.to_json(),
-                "effectiveDate": basket.effective_date,
-            },
+            "totals": basket.totals(),
             "pendingChange": pending.to_json() if pending else None,
             "tracking": {"referrer": basket.referrer, "params": basket.tracking},
             "expiresAt": _iso(basket.expires_at),

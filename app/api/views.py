@@ -11,7 +11,7 @@ from typing import TypeVar
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from ..checkout import OPEN, Basket
+from ..checkout import KEEP, OPEN, Basket
 from ..checkout.errors import BasketChanged, BasketCompleted, InvalidRequest, MultipleAddOffers
 from ..checkout.tracking import capture, clean_referrer
 from ..signals import campaign_seen
@@ -70,6 +70,7 @@ def create_basket() -> tuple[Response, int]:
             body.subscriptionId,
             referrer=referrer,
             tracking=tracking,
+            promo_code=body.promoCode,
             before_save=verified,
         )
     response = _basket_response(basket, "Checkout basket created successfully")
@@ -88,18 +89,20 @@ def update_basket() -> Response:
     token = request.headers.get("X-Recaptcha-Token")
     admission = admit("update", customer, token, basket_id)
     basket = checkout.owned(customer, admission.basket)
-    if basket.status != OPEN and (add or remove):
+    if basket.status != OPEN and (add or remove or "promoCode" in body.model_fields_set):
         raise BasketCompleted()
     # A completion already made (or being made) is answered as it is, whatever the tag.
     expected = _if_match(basket) if basket.status == OPEN else None
     admission.raise_refusal()
+    promo = body.promoCode if "promoCode" in body.model_fields_set else KEEP
     with verifying(token, client_ip()) as verified:  # the quote is asked for meanwhile
-        if add or remove:
+        if add or remove or promo is not KEEP:
             basket = checkout.change(
                 customer,
                 basket_id,
                 add,
                 remove,
+                promo_code=promo,
                 current=basket,
                 expected_version=expected,
                 before_save=verified,

@@ -6,11 +6,12 @@ tell observers what happened through the events in events.py.
 """
 
 from .basket import COMPLETED, COMPLETING, OPEN, Basket
-from .rules import MAX_ADD_OFFERS, Checkout, idempotency_key, refuse_if_locked
+from .rules import KEEP, MAX_ADD_OFFERS, Checkout, idempotency_key, refuse_if_locked
 
 __all__ = [
     "COMPLETED",
     "COMPLETING",
+    "KEEP",
     "MAX_ADD_OFFERS",
     "OPEN",
     "Basket",

@@ -9,8 +9,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass, field
+from typing import Any
 
-from .values import Money, Offer, Order, PendingChange
+from .values import Money, Offer, Order, PendingChange, Promotion, QuoteLine
 
 OPEN, COMPLETING, COMPLETED = "open", "completing", "completed"
 
@@ -53,14 +54,47 @@ class Basket:
     # The nonce of the completion that claimed it (COMPLETING): tells that completion its
     # own claim from another's when redis-py had to send the claim again.
     claim: str | None = None
+    # The campaign's deal the customer brought or entered, if the backend accepted it; and
+    # whether the price includes it (a code for an offer waits until the offer is chosen).
+    promotion: Promotion | None = None
+    promo_applied: bool = False
+    # The quote's lines (each offer added or removed, each discount), and what is due
+    # today for what starts now; none without changes.
+    lines: tuple[QuoteLine, ...] = ()
+    due_today: Money | None = None
 
     @property
     def completed(self) -> bool:
         return self.status == COMPLETED
 
     @property
+    def promo_code(self) -> str | None:
+        return self.promotion.code if self.promotion else None
+
+    @property
+    def applied_code(self) -> str | None:
+        """The code the price includes, the one the order carries."""
+        return self.promo_code if self.promo_applied else None
+
+    @property
     def has_changes(self) -> bool:
         return bool(self.add_offers or self.remove_offers)
+
+    @property
+    def pays_today(self) -> bool:
+        """Whether some of the change starts now, with something due today for it."""
+        return self.due_today is not None and self.due_today.amount > 0
+
+    def totals(self) -> dict[str, Any]:
+        """The price, as JSON-ready data: now, after the change and from when, line by
+        line, and what is due today."""
+        return {
+            "current": self.current_price.to_json(),
+            "new": self.new_price.to_json(),
+            "effectiveDate": self.effective_date,
+            "lines": [line.to_json() for line in self.lines],
+            "dueToday": self.due_today.to_json() if self.due_today else None,
+        }
 
     def offer(self, offer_id: str) -> Offer | None:
         for offer in (*self.active_offers, *self.eligible_offers):

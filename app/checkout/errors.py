@@ -41,6 +41,21 @@ class RecaptchaFailed(InvalidRequest):
     code = "recaptcha_failed"
 
 
+class PromoInvalid(InvalidRequest):
+    """A promotion code the backend refused: `why` is one of `WHYS`, `not_applicable`
+    meaning to this subscription, or to these changes; `reason` says it in words, in the
+    customer's language where the backend has it."""
+
+    code = "promo_invalid"
+    UNKNOWN, EXPIRED, NOT_APPLICABLE = "unknown", "expired", "not_applicable"
+    WHYS = (UNKNOWN, EXPIRED, NOT_APPLICABLE)
+
+    def __init__(self, reason: str, *, why: str) -> None:
+        why = why if why in self.WHYS else self.UNKNOWN
+        super().__init__(reason, promoReason=why)
+        self.why = why
+
+
 class Unauthorized(CheckoutError):
     code = "unauthorized"
 
@@ -82,13 +97,9 @@ class PriceChanged(CheckoutError):
     code = "price_changed"
 
     def __init__(self, *, before: Basket, after: Basket) -> None:
-        super().__init__(previousTotals=_totals(before), totals=_totals(after))
+        super().__init__(previousTotals=before.totals(), totals=after.totals())
         self.before = before
         self.after = after  # the basket as it is now, holding the new quote
-
-
-def _totals(basket: Basket) -> dict[str, Any]:
-    return {"current": basket.current_price.to_json(), "new": basket.new_price.to_json()}
 
 
 class BasketChanged(CheckoutError):

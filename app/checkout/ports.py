@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from .basket import Basket
 from .errors import ServiceUnavailable
-from .values import Order, Quote, Subscription
+from .values import Order, Promotion, Quote, Subscription
 
 
 class StoreUnavailable(ServiceUnavailable):
@@ -48,8 +48,20 @@ class SubscriptionBackend(Protocol):
 
     def get_subscription(self, subscription_id: str) -> Subscription: ...
 
-    def quote(self, subscription_id: str, add: Sequence[str], remove: Sequence[str]) -> Quote:
-        """The price of the change, to be named by the order."""
+    def promotion(self, subscription_id: str, code: str) -> Promotion:
+        """The deal a code stands for, if this subscription may have it; raises
+        `PromoInvalid` otherwise."""
+        ...
+
+    def quote(
+        self,
+        subscription_id: str,
+        add: Sequence[str],
+        remove: Sequence[str],
+        promo_code: str | None = None,
+    ) -> Quote:
+        """The price of the change, line by line, with the promotion applied (or
+        `PromoInvalid`), to be named by the order."""
         ...
 
     def submit_order(self, order: dict[str, Any], idempotency_key: str) -> Order:

@@ -35,13 +35,14 @@ from .errors import (
     NothingToConfirm,
     OrderNotRecorded,
     PriceChanged,
+    PromoInvalid,
     SubscriptionLocked,
     SubscriptionNotFound,
     UpstreamError,
 )
 from .events import BasketCreated, BasketFound, Event, FirstChange, OrderPlaced, OrderRecorded
 from .ports import BasketStore, QuoteNoLongerHolds, StoreUnavailable, SubscriptionBackend
-from .values import Offer, Order, PendingChange, Quote, Subscription
+from .values import Offer, Order, PendingChange, Promotion, Quote, Subscription
 
 # A basket holds at most this many offers to add; the API's description says so too.
 MAX_ADD_OFFERS = 1
@@ -49,6 +50,13 @@ _SAVE_ATTEMPTS = 8
 _WAIT_STEP = 0.05
 # What the backend may refuse a change with: nothing was accepted, the basket reopens.
 _REFUSALS = (UpstreamError, SubscriptionLocked, InvalidRequest, SubscriptionNotFound)
+
+
+class Keep:
+    """`Checkout.change(promo_code=KEEP)`: leave the basket's code as it is."""
+
+
+KEEP = Keep()
 
 
 def _ignore(event: Event) -> None:
@@ -104,12 +112,16 @@ class Checkout:
         referrer: str | None = None,
         tracking: dict[str, str] | None = None,
         suggested_offer: str | None = None,
+        promo_code: str | None = None,
         before_save: Callable[[], object] = lambda: None,
     ) -> Basket:
-        """`before_save` runs once the subscription is read and before anything is written
-        (the caller's bot check, running meanwhile); if it raises, nothing is saved."""
+        """`promo_code`: the campaign's code the customer brought (`PromoInvalid` if the
+        backend refuses it). `before_save` runs once the subscription is read and before
+        anything is written (the caller's bot check, running meanwhile); if it raises,
+        nothing is saved."""
         subscription = self.subscription_of(customer_id, subscription_id)
         refuse_if_locked(subscription.pending_change)
+        promotion = self.backend.promotion(subscription.id, promo_code) if promo_code else None
         now = time.time()
         eligible = {offer.id for offer in subscription.eligible_offers}
         basket = Basket(
@@ -127,6 +139,7 @@ class Checkout:
             suggested_offer=suggested_offer if suggested_offer in eligible else None,
             referrer=referrer,
             tracking=dict(tracking or {}),
+            promotion=promotion,
         )
         before_save()
         # Nobody else can hold a fresh 256-bit id: a basket already there is this very
@@ -136,6 +149,11 @@ class Checkout:
             raise CheckoutInProgress("the basket could not be saved; retry")
         self.announce(BasketCreated(saved))
         return saved
+
+    def promotion(self, subscription_id: str, code: str) -> Promotion:
+        """The deal a campaign's code stands for on this subscription (a marketing link's,
+        before anything is chosen); `PromoInvalid` if it cannot be used."""
+        return self.backend.promotion(subscription_id, code)
 
     def subscription_of(self, customer_id: str | None, subscription_id: str) -> Subscription:
         """The subscription, if it is this customer's (anyone's when `customer_id` is None,
@@ -192,7 +210,7 @@ class Checkout:
             pending_change=subscription.pending_change,
             snapshot_at=time.time(),
         )
-        if fresh.has_changes and fresh.pending_change is None:
+        if not fresh.has_changes or fresh.pending_change is None:
             fresh = self._priced(fresh)
         return self.store.save(fresh) or fresh
 
@@ -205,12 +223,15 @@ class Checkout:
         add: Sequence[str],
         remove: Sequence[str],
         *,
+        promo_code: str | None | Keep = KEEP,
         current: Basket | None = None,
         expected_version: int | None = None,
         before_save: Callable[[], object] = lambda: None,
     ) -> Basket:
         """Apply the customer's choices; the backend prices them (and rejects bad ones).
 
+        `promo_code`: a campaign's code to apply (`PromoInvalid` if the backend refuses
+        it), None to take the basket's away, or `KEEP` it as it is.
         `current`: the basket as the caller just read it, saving a read on the first try.
         `expected_version`: refuse the change if the basket is at another version.
         `before_save`: runs once priced and before the write (the caller's bot check,
@@ -221,8 +242,18 @@ class Checkout:
         def choose(basket: Basket) -> Basket:
             self._ensure_open(basket)
             chosen = _with_choices(basket, add, remove)
+            given = False
+            if not isinstance(promo_code, Keep) and promo_code != basket.promo_code:
+                promotion = (
+                    self.backend.promotion(basket.subscription_id, promo_code)
+                    if promo_code
+                    else None
+                )
+                chosen, given = replace(chosen, promotion=promotion), True
             try:
-                return chosen if _same_choices(chosen, basket) else self._priced(chosen)
+                if _same_choices(chosen, basket):
+                    return chosen
+                return self._priced(chosen, code_given=given)
             except SubscriptionLocked:
                 # A completion of this very basket may have won the race meanwhile.
                 current = self.store.get(basket.basket_id)
@@ -249,17 +280,40 @@ class Checkout:
         except InvalidRequest:
             return False
 
-    def _priced(self, basket: Basket) -> Basket:
+    def _priced(self, basket: Basket, *, code_given: bool = False) -> Basket:
+        """The basket at the backend's price for its choices. A code just given must apply
+        (`PromoInvalid` otherwise); the basket's own code is kept as `_quote` says."""
         if not basket.has_changes:
             return replace(
-                basket, new_price=basket.current_price, quote_id=None, quote_expires_at=None
+                basket,
+                new_price=basket.current_price,
+                quote_id=None,
+                quote_expires_at=None,
+                lines=(),
+                due_today=None,
+                promo_applied=False,
             )
-        return _quoted(basket, self._quote(basket))
+        if code_given:
+            return _quoted(basket, self.backend_quote(basket, basket.promo_code))
+        quote, promotion = self._quote(basket)
+        return _quoted(replace(basket, promotion=promotion), quote)
 
-    def _quote(self, basket: Basket) -> Quote:
+    def backend_quote(self, basket: Basket, code: str | None) -> Quote:
         return self.backend.quote(
-            basket.subscription_id, _ids(basket.add_offers), _ids(basket.remove_offers)
+            basket.subscription_id, _ids(basket.add_offers), _ids(basket.remove_offers), code
         )
+
+    def _quote(self, basket: Basket) -> tuple[Quote, Promotion | None]:
+        """The quote for the basket's choices, with its code where the backend applies it,
+        and the code the basket keeps: one for an offer not chosen (`not_applicable`) waits
+        for it, one that has expired or gone is dropped."""
+        try:
+            return self.backend_quote(basket, basket.promo_code), basket.promotion
+        except PromoInvalid as refused:
+            if basket.promotion is None:
+                raise
+            kept = basket.promotion if refused.why == PromoInvalid.NOT_APPLICABLE else None
+            return self.backend_quote(basket, None), kept
 
     @staticmethod
     def _ensure_open(basket: Basket) -> None:
@@ -344,12 +398,17 @@ class Checkout:
                 self.announce(OrderPlaced(basket, order))
             except QuoteNoLongerHolds as refused:
                 try:
-                    fresh = refused.fresh or self._quote(basket)
+                    if refused.fresh is not None:
+                        fresh, promotion = refused.fresh, _code_kept(basket, refused.fresh)
+                    else:
+                        fresh, promotion = self._quote(basket)
                 except _REFUSALS:
                     self._reopen(basket)
                     raise
-                if fresh.new_price != basket.new_price:
-                    reopened = self._settle(basket, partial(_quoted, quote=fresh, reopen=True))
+                if _offered(fresh) != _agreed(basket):
+                    reopened = self._settle(
+                        basket, partial(_quoted, quote=fresh, promotion=promotion, reopen=True)
+                    )
                     raise PriceChanged(before=basket, after=reopened) from None
                 if renewed:  # a quote renewed just now cannot have expired already
                     self._reopen(basket)
@@ -358,7 +417,7 @@ class Checkout:
                 # stays the same (changes and price are), and the backend refused the old
                 # quote, so no order exists under it to be made twice.
                 renewed = True
-                basket = self._settle(basket, partial(_quoted, quote=fresh))
+                basket = self._settle(basket, partial(_quoted, quote=fresh, promotion=promotion))
                 continue
             except _REFUSALS:
                 # Nothing was accepted that a retry with the same changes would not find again.
@@ -424,7 +483,10 @@ def _ids(offers: Sequence[Offer]) -> list[str]:
 def idempotency_key(basket: Basket) -> str:
     """The same basket with the same changes at the same price always submits under the
     same key, whichever quote it names: a retry finds the order a lost answer made, and a
-    confirmation at a new price is a new order attempt."""
+    confirmation at a new price (or with another code, or another amount due today) is a
+    new order attempt. (Without a code or an amount due today, as quotes were before they
+    had them, the key is what it was then: a completion retried across that deploy finds
+    its order.)"""
     price = basket.new_price
     agreed = "|".join(
         (
@@ -434,10 +496,19 @@ def idempotency_key(basket: Basket) -> str:
             price.currency,
         )
     )
+    if basket.applied_code or basket.due_today is not None:
+        due = basket.due_today.amount if basket.due_today else ""
+        agreed += f"|{basket.applied_code or ''}|{due}"
     return f"{basket.basket_id}.{hashlib.sha256(agreed.encode()).hexdigest()[:16]}"
 
 
-def _quoted(basket: Basket, quote: Quote, reopen: bool = False) -> Basket:
+def _quoted(
+    basket: Basket,
+    quote: Quote,
+    reopen: bool = False,
+    promotion: Promotion | None | Keep = KEEP,
+) -> Basket:
+    """The basket at `quote`'s price; with `promotion` as its code, if given."""
     quoted = replace(
         basket,
         current_price=quote.current_price,
@@ -445,6 +516,10 @@ def _quoted(basket: Basket, quote: Quote, reopen: bool = False) -> Basket:
         effective_date=quote.effective_date,
         quote_id=quote.quote_id,
         quote_expires_at=quote.expires_at,
+        lines=quote.lines,
+        due_today=quote.due_today,
+        promotion=basket.promotion if isinstance(promotion, Keep) else promotion,
+        promo_applied=quote.promo_code is not None,
     )
     return _reopened(quoted) if reopen else quoted
 
@@ -465,8 +540,28 @@ def _reopened(basket: Basket) -> Basket:
     return replace(basket, status=OPEN, completing_since=None, claim=None)
 
 
+def _code_kept(basket: Basket, fresh: Quote) -> Promotion | None:
+    """The basket's code, unless the backend's fresh quote for the same changes no longer
+    applies it: then it has expired or gone."""
+    return basket.promotion if fresh.promo_code or not basket.promo_applied else None
+
+
+def _agreed(basket: Basket) -> tuple[object, ...]:
+    """What the customer agreed to pay: the new price, what is due today and the code."""
+    return (basket.new_price, basket.due_today, basket.applied_code)
+
+
+def _offered(quote: Quote) -> tuple[object, ...]:
+    """The same of a quote, to compare with `_agreed`."""
+    return (quote.new_price, quote.due_today, quote.promo_code)
+
+
 def _same_choices(one: Basket, other: Basket) -> bool:
-    return (one.add_offers, one.remove_offers) == (other.add_offers, other.remove_offers)
+    return (one.add_offers, one.remove_offers, one.promo_code) == (
+        other.add_offers,
+        other.remove_offers,
+        other.promo_code,
+    )
 
 
 def _order_request(basket: Basket) -> dict[str, Any]:
@@ -478,6 +573,8 @@ def _order_request(basket: Basket) -> dict[str, Any]:
         "removeOffers": _ids(basket.remove_offers),
         "quoteId": basket.quote_id,
         "expectedPrice": basket.new_price.to_json(),
+        "expectedDueToday": basket.due_today.to_json() if basket.due_today else None,
+        "promoCode": basket.applied_code,
         "referrer": basket.referrer,
         "tracking": basket.tracking,
     }

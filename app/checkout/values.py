@@ -62,7 +62,9 @@ class Money:
         return {"amount": f"{self.amount:.2f}", "currency": self.currency}
 
     @classmethod
-    def parse(cls, data: object) -> Money:
+    def parse(cls, data: object, *, signed: bool = False) -> Money:
+        """A price (never negative), or with `signed` a price's change (a discount, a
+        removal: negative)."""
         currency = _require(data, "currency", str)
         if not _CURRENCY.match(currency):
             raise ValueError("currency is not ISO 4217")
@@ -70,7 +72,7 @@ class Money:
             amount = Decimal(_require(data, "amount", str))
         except InvalidOperation as exc:
             raise ValueError("amount is not a decimal") from exc
-        if not amount.is_finite() or amount < 0:
+        if not amount.is_finite() or (amount < 0 and not signed):
             raise ValueError("amount is out of range")
         return cls(amount, currency)
 
@@ -144,24 +146,112 @@ class Subscription:
         )
 
 
+# Promotion codes: short, letters, digits and dashes (the backend answers in upper case).
+PROMO_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"
+_PROMO = re.compile(PROMO_PATTERN)
+LINE_KINDS = ("add", "remove", "discount")
+
+
+def is_promo_code(value: object) -> bool:
+    return isinstance(value, str) and bool(_PROMO.match(value))
+
+
+@dataclass(frozen=True, slots=True)
+class Promotion:
+    """A campaign's deal, as the backend names it: "Sports at half price for 3 months"."""
+
+    code: str
+    description: str
+    offer_id: str | None = None
+
+    @classmethod
+    def parse(cls, data: object) -> Promotion:
+        offer = data.get("offerId") if isinstance(data, dict) else None
+        code = _require(data, "code", str)
+        if not is_promo_code(code):
+            raise ValueError("'code' is not a promotion code")
+        return cls(
+            code, _require(data, "description", str), _id(data, "offerId") if offer else None
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteLine:
+    """One line of a quote: an offer added or removed, or a discount; its amount a month
+    (negative for removals and discounts), whether it recurs and for how many months
+    (None: for as long as the plan has it), and the day it starts."""
+
+    kind: str
+    offer_id: str | None
+    description: str
+    amount: Money
+    recurring: bool
+    months: int | None
+    starts_on: str
+
+    @classmethod
+    def parse(cls, data: object) -> QuoteLine:
+        kind = _require(data, "kind", str)
+        if kind not in LINE_KINDS:
+            raise ValueError(f"{kind!r} is not a kind of line")
+        months = data.get("months") if isinstance(data, dict) else None
+        if months is not None and (not isinstance(months, int) or isinstance(months, bool)):
+            raise ValueError("'months' is not a number")
+        offer = data.get("offerId") if isinstance(data, dict) else None
+        return cls(
+            kind=kind,
+            offer_id=_id(data, "offerId") if offer is not None else None,
+            description=_require(data, "description", str),
+            amount=Money.parse(_require(data, "amount", dict), signed=True),
+            recurring=_require(data, "recurring", bool),
+            months=months,
+            starts_on=_date(data, "startsOn"),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "offerId": self.offer_id,
+            "description": self.description,
+            "amount": self.amount.to_json(),
+            "recurring": self.recurring,
+            "months": self.months,
+            "startsOn": self.starts_on,
+        }
+
+
 @dataclass(frozen=True, slots=True)
 class Quote:
-    """The backend's price for a change; an order names it, and the price it agreed to."""
+    """The backend's price for a change; an order names it, and the price it agreed to:
+    its lines, what is due today for what starts now, and the monthly price from the next
+    bill (`new_price`), with the promotion it applied."""
 
     quote_id: str
     expires_at: float
     current_price: Money
     new_price: Money
     effective_date: str
+    lines: tuple[QuoteLine, ...] = ()
+    due_today: Money | None = None
+    promo_code: str | None = None
 
     @classmethod
     def parse(cls, data: object) -> Quote:
+        found = data if isinstance(data, dict) else {}
+        due, promo, lines = found.get("dueToday"), found.get("promoCode"), found.get("lines")
+        if promo is not None and not is_promo_code(promo):
+            raise ValueError("'promoCode' is not a promotion code")
         return cls(
             quote_id=_id(data, "quoteId"),
             expires_at=_instant(data, "expiresAt"),
             current_price=Money.parse(_require(data, "currentPrice", dict)),
             new_price=Money.parse(_require(data, "newPrice", dict)),
             effective_date=_date(data, "effectiveDate"),
+            lines=tuple(QuoteLine.parse(line) for line in _require(data, "lines", list))
+            if lines is not None
+            else (),
+            due_today=Money.parse(due) if due is not None else None,
+            promo_code=promo,
         )
 
 

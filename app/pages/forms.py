@@ -9,15 +9,22 @@ from __future__ import annotations
 
 from flask_babel import gettext, lazy_gettext
 from flask_wtf import FlaskForm
-from wtforms import Field, HiddenField
+from wtforms import Field, HiddenField, StringField
 from wtforms.validators import DataRequired, Optional, ValidationError
 
-from ..checkout.values import is_id
+from ..checkout.values import is_id, is_promo_code
 
 
 def _an_id(form: FlaskForm, field: Field) -> None:
     if field.data and not is_id(field.data):
         raise ValidationError(gettext("Choose an offer from the list"))
+
+
+def _a_code(form: FlaskForm, field: Field) -> None:
+    if field.data and not is_promo_code(field.data.strip()):
+        raise ValidationError(
+            gettext("Enter a promotion code of letters and numbers, like SPORTSHALF")
+        )
 
 
 class RecaptchaForm(FlaskForm):
@@ -31,6 +38,7 @@ class RecaptchaForm(FlaskForm):
 class StartForm(RecaptchaForm):
     subscription = HiddenField(validators=[DataRequired(), _an_id])
     offer = HiddenField(validators=[Optional(), _an_id])
+    promo = HiddenField(validators=[Optional(), _a_code])
 
 
 class BasketForm(RecaptchaForm):
@@ -52,3 +60,19 @@ class OfferForm(BasketForm):
 
 class ConfirmForm(BasketForm):
     pass
+
+
+class PromoForm(BasketForm):
+    """A promotion code typed in, to apply; or the basket's, to remove (`remove` pressed)."""
+
+    code = StringField(validators=[Optional(), _a_code])
+    remove = HiddenField()
+
+    def wanted(self) -> str | None:
+        """The code to apply, or None to take the basket's away."""
+        if self.remove.data:
+            return None
+        code = (self.code.data or "").strip()
+        if not code:
+            raise ValidationError(gettext("Enter a promotion code"))
+        return code

@@ -28,6 +28,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from werkzeug.wrappers import Response
 
 from ..checkout import OPEN, Basket, refuse_if_locked
@@ -37,19 +38,20 @@ from ..checkout.errors import (
     InvalidRequest,
     NothingToConfirm,
     PriceChanged,
+    PromoInvalid,
     RecaptchaFailed,
     SubscriptionNotFound,
 )
 from ..checkout.tracking import capture, clean_referrer
-from ..checkout.values import Offer, is_id
+from ..checkout.values import Money, Offer, Promotion, QuoteLine, is_id, is_promo_code
 from ..signals import journey_step
 from ..web import landing
 from ..web.guards import admit, verifying
-from ..web.language import local_time
+from ..web.language import local_time, long_date, money
 from ..web.middleware import csp_nonce, request_id
 from ..web.services import services
 from ..web.sessions import FIRST_TOUCH, first_touch_link
-from .forms import ConfirmForm, OfferForm, StartForm
+from .forms import ConfirmForm, OfferForm, PromoForm, StartForm, ValidationError
 from .signin import customer_name, customer_or_none, require_customer, signed_in
 
 bp = Blueprint("journey", __name__)
@@ -63,6 +65,7 @@ _MAX_LINK = 2048
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.context_processor(_page_context)
+    app.add_template_filter(line_text, "line")
     config = app.config
     app.add_template_global(csp_nonce)
     app.add_template_global(request_id)
@@ -73,6 +76,35 @@ def init_app(app: Flask) -> None:
             f"{config['RECAPTCHA_SCRIPT_URL']}?render={quote(config['RECAPTCHA_SITE_KEY'])}"
         ),
     )
+
+
+def line_text(line: QuoteLine) -> str:
+    """One line of the price, as the customer reads it: what, how much a month, for how
+    long, from when."""
+    price = money(Money(abs(line.amount.amount), line.amount.currency))
+    day = long_date(line.starts_on)
+    name = line.description
+    if line.kind == "add":
+        return _(
+            "Add %(name)s: %(price)s a month more, from %(date)s", name=name, price=price, date=day
+        )
+    if line.kind == "remove":
+        return _(
+            "Remove %(name)s: %(price)s a month less, from %(date)s",
+            name=name,
+            price=price,
+            date=day,
+        )
+    if line.months:
+        return ngettext(
+            "%(name)s: %(price)s a month off for %(num)d month, from %(date)s",
+            "%(name)s: %(price)s a month off for %(num)d months, from %(date)s",
+            line.months,
+            name=name,
+            price=price,
+            date=day,
+        )
+    return _("%(name)s: %(price)s a month off, from %(date)s", name=name, price=price, date=day)
 
 
 def _page_context() -> dict[str, Any]:
@@ -110,13 +142,33 @@ def start() -> str:
     if new_visit:  # once per link followed, not per reload
         journey_step.send("opened")
     offer = next((o for o in subscription.eligible_offers if o.id == offer_id), None)
-    form = StartForm(subscription=subscription_id, offer=offer.id if offer else "")
+    promotion, refused = _promotion_of_link(subscription_id)
+    form = StartForm(
+        subscription=subscription_id,
+        offer=offer.id if offer else "",
+        promo=promotion.code if promotion else "",
+    )
     return render_template(
         "checkout/start.html",
         form=form,
         offer=offer,
-        effective_date=subscription.next_billing_date,
+        promotion=promotion,
+        refused=refused,
     )
+
+
+def _promotion_of_link(subscription_id: str) -> tuple[Promotion | None, PromoInvalid | None]:
+    """The deal the link's `promo=` names, or why it cannot be used (the customer then
+    carries on without it)."""
+    code = request.args.get("promo", "").strip()
+    if not code:
+        return None, None
+    if not is_promo_code(code):
+        return None, PromoInvalid(_("That code is not one we know."), why="unknown")
+    try:
+        return services().checkout.promotion(subscription_id, code), None
+    except PromoInvalid as refused:
+        return None, refused
 
 
 def _remember_first_touch(subscription_id: str) -> bool:
@@ -150,6 +202,7 @@ def start_checkout() -> Response:
     if not form.validate():
         raise InvalidRequest("the start form was altered")
     subscription_id, offer_id = form.subscription.data, form.offer.data or None
+    promo_code = form.promo.data or None
     customer = customer_or_none()
     admit("create", customer, form.recaptcha_token.data).raise_refusal()
     services().recaptcha.verify(form.recaptcha_token.data, request.remote_addr, claimed=True)
@@ -157,10 +210,11 @@ def start_checkout() -> Response:
         session[START_INTENT] = {
             "subscription": subscription_id,
             "offer": offer_id,
+            "promo": promo_code,
             "at": time.time(),
         }
         return redirect(url_for("signin.begin", next=url_for(".resume")), 303)
-    return _create_basket(customer, subscription_id, offer_id)
+    return _create_basket(customer, subscription_id, offer_id, promo_code)
 
 
 @bp.get("/start/continue")
@@ -170,20 +224,31 @@ def resume() -> Response:
     intent = session.pop(START_INTENT, None)
     if not isinstance(intent, dict) or time.time() - float(intent.get("at", 0)) > _INTENT_MAX_AGE:
         return redirect(first_touch_link() or url_for(".home"), 303)
-    return _create_basket(customer, str(intent["subscription"]), intent.get("offer"))
+    return _create_basket(
+        customer, str(intent["subscription"]), intent.get("offer"), intent.get("promo")
+    )
 
 
-def _create_basket(customer: str, subscription_id: str, offer_id: str | None) -> Response:
+def _create_basket(
+    customer: str, subscription_id: str, offer_id: str | None, promo_code: str | None = None
+) -> Response:
     first_touch = session.get(FIRST_TOUCH)
     if not isinstance(first_touch, dict) or first_touch.get("subscription") != subscription_id:
         first_touch = {}
-    basket = services().checkout.create(
-        customer,
-        subscription_id,
-        referrer=first_touch.get("referrer"),
-        tracking=first_touch.get("tracking") or {},
-        suggested_offer=offer_id,
-    )
+    options: dict[str, Any] = {
+        "referrer": first_touch.get("referrer"),
+        "tracking": first_touch.get("tracking") or {},
+        "suggested_offer": offer_id,
+    }
+    checkout = services().checkout
+    try:
+        basket = checkout.create(customer, subscription_id, promo_code=promo_code, **options)
+    except PromoInvalid as refused:  # no longer usable since the start page: carry on without
+        flash(
+            _("The code %(code)s cannot be used: %(why)s", code=promo_code, why=refused.reason),
+            "warning",
+        )
+        basket = checkout.create(customer, subscription_id, **options)
     response = make_response(redirect(url_for(".basket"), 303))
     landing.issue(response, basket.basket_id)
     return response
@@ -209,10 +274,14 @@ def _open_basket(customer: str) -> Basket:
 
 
 def _render_basket(
-    basket: Basket, form: OfferForm | None = None, status: int = 200, *, to_add: bool = True
+    basket: Basket,
+    form: OfferForm | PromoForm | None = None,
+    status: int = 200,
+    *,
+    section: str = "offers",
 ) -> Any:
-    """The basket page; a refused `form` shows its error in the section it came from (the
-    offers to add, or the offers on the plan when `to_add` is false)."""
+    """The basket page; a refused `form` shows its error in the section it came from: the
+    offers to add (`offers`), the offers on the plan (`your-offers`) or the code (`promo`)."""
     removing = {o.id for o in basket.remove_offers}
     adding = {o.id for o in basket.add_offers}
     active = [OfferRow(o, o.id in removing) for o in basket.active_offers]
@@ -226,8 +295,11 @@ def _render_basket(
         basket=basket,
         active=active,
         eligible=eligible,
-        form=form,
-        error_section="offers" if to_add else "your-offers",
+        errors=(form.code.errors if isinstance(form, PromoForm) else form.offer.errors)
+        if form
+        else [],
+        error_section=section,
+        typed=form.code.data if isinstance(form, PromoForm) else "",
         expires=local_time(basket.expires_at),
     )
     return html, status
@@ -257,7 +329,8 @@ def _change(*, add: bool) -> Any:
     basket_id = landing.read_basket_id()
     form = OfferForm()
     if not form.validate():
-        return _render_basket(_open_basket(customer), form, 400, to_add=add)
+        section = "offers" if add else "your-offers"
+        return _render_basket(_open_basket(customer), form, 400, section=section)
     offer_id = str(form.offer.data)
     admission = admit("update", customer, form.recaptcha_token.data, basket_id)
     before = services().checkout.owned(customer, admission.basket)
@@ -289,8 +362,65 @@ def _change(*, add: bool) -> Any:
         raise  # the bot check's own page, not a wrong offer
     except InvalidRequest:
         form.offer.errors = [_("That offer cannot be chosen now; choose another offer")]
-        return _render_basket(_open_basket(customer), form, 400, to_add=add)
+        section = "offers" if add else "your-offers"
+        return _render_basket(_open_basket(customer), form, 400, section=section)
     flash(_what_changed(before, after, offer_id), "success")
+    response = redirect(url_for(".basket"), 303)
+    landing.renew(response, after.basket_id)
+    return response
+
+
+@bp.post("/basket/promo")
+def promo() -> Any:
+    """Apply a promotion code to the basket, or take its code away."""
+    customer = require_customer()
+    basket_id = landing.read_basket_id()
+    form = PromoForm()
+    try:
+        if not form.validate():
+            raise ValidationError(form.code.errors[0] if form.code.errors else "")
+        wanted = form.wanted()
+    except ValidationError as invalid:
+        form.code.errors = [str(invalid)]
+        return _render_basket(_open_basket(customer), form, 400, section="promo-code")
+    admission = admit("update", customer, form.recaptcha_token.data, basket_id)
+    before = services().checkout.owned(customer, admission.basket)
+    if before.status != OPEN:
+        return redirect(url_for(".confirmation"), 303)
+    admission.raise_refusal()
+    shown = form.shown_version()
+    if shown is not None and shown != before.version:
+        return _changed_elsewhere()
+    try:
+        with verifying(form.recaptcha_token.data, request.remote_addr) as verified:
+            after = services().checkout.change(
+                customer,
+                basket_id,
+                [],
+                [],
+                promo_code=wanted,
+                current=before,
+                expected_version=shown,
+                before_save=verified,
+            )
+    except BasketCompleted:
+        return redirect(url_for(".confirmation"), 303)
+    except BasketChanged:
+        return _changed_elsewhere()
+    except PromoInvalid as refused:
+        form.code.errors = [refused.reason or _("That code cannot be used")]
+        return _render_basket(_open_basket(customer), form, 400, section="promo-code")
+    if after.promotion is not None:
+        flash(
+            _(
+                "Code %(code)s applied: %(deal)s.",
+                code=after.promotion.code,
+                deal=after.promotion.description,
+            ),
+            "success",
+        )
+    else:
+        flash(_("The code was removed."), "success")
     response = redirect(url_for(".basket"), 303)
     landing.renew(response, after.basket_id)
     return response

@@ -39,6 +39,7 @@ from ..checkout.errors import (
     MultipleAddOffers,
     OrderNotRecorded,
     PriceChanged,
+    PromoInvalid,
     RecaptchaFailed,
     ServiceUnavailable,
     SubscriptionLocked,
@@ -100,6 +101,8 @@ class Answer:
     page: str  # templates/errors/<page>.html
     retry_after: int | None = None
     detail_put: str | None = None
+    # The refusal's own reason is the detail (the seed's wording has none for it).
+    detail_from_reason: bool = False
 
     def detail_for(self, method: str) -> str:
         return self.detail_put if method == "PUT" and self.detail_put else self.detail
@@ -131,6 +134,14 @@ ANSWERS: dict[type[CheckoutError], Answer] = {
     ),
     RecaptchaFailed: Answer(
         400, "Bot check failed", DETAIL_INVALID, "bot_check", detail_put=DETAIL_INVALID_UPDATE
+    ),
+    PromoInvalid: Answer(
+        400,
+        "Promotion code not accepted",
+        "The promotion code cannot be used: it is unknown, it has expired, or it does not "
+        "apply to this subscription or these changes. Nothing was changed.",
+        "problem",
+        detail_from_reason=True,
     ),
     FormExpired: Answer(
         400, "Form expired", "The form could not be checked; nothing was changed.", "form_expired"
@@ -221,7 +232,9 @@ def problem_body(error: CheckoutError, answer: Answer, method: str) -> dict[str,
         "type": f"urn:problem:checkout:{error.code}",
         "title": answer.title,
         "status": answer.status,
-        "detail": answer.detail_for(method),
+        "detail": error.reason
+        if answer.detail_from_reason and error.reason
+        else answer.detail_for(method),
         "code": error.code,
         "requestId": request_id(),
     }

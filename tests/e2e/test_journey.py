@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
 from tests.conftest import Sandbox
@@ -35,7 +37,7 @@ def test_alice_changes_her_plan_from_a_marketing_link(
     response = page.goto(link(), referer=REFERRER)
     assert response is not None and response.status == 200
     heading(page).to_have_text("Add Sports to your plan")
-    expect(page.get_by_text(f"Sports: £8 a month more from {EFFECTIVE_TEXT}.")).to_be_visible()
+    expect(page.get_by_text("Sports: £8 a month more.")).to_be_visible()
     check_page(page, "01-start")
 
     press(page, "Continue to checkout")
@@ -68,7 +70,7 @@ def test_alice_changes_her_plan_from_a_marketing_link(
     assert reference is not None
     expect(
         page.get_by_text(
-            f"It takes effect on {EFFECTIVE_TEXT}. From then you will pay £28 a month."
+            f"It starts today. From {EFFECTIVE_TEXT}, your next bill, you will pay £28 a month."
         )
     ).to_be_visible()
     check_page(page, "05-confirmation")
@@ -135,7 +137,9 @@ def test_a_price_that_moved_before_confirming_is_shown_and_confirmed_at_the_new_
     page: Page, sandbox: Sandbox
 ) -> None:
     _review_with_sports(page)
-    expect(page.get_by_text("you agree to pay £32 a month")).to_be_visible()
+    expect(
+        page.get_by_text(re.compile(r"you agree to pay £[0-9.]+ today and £32 a month"))
+    ).to_be_visible()
     sandbox.set_price("9.00", offer="OFFER-SPORTS")  # the partner's price rises meanwhile
 
     press(page, "Confirm change")
@@ -145,13 +149,15 @@ def test_a_price_that_moved_before_confirming_is_shown_and_confirmed_at_the_new_
         "The price has changed: it is now £33 a month, not £32. Check it and confirm again."
     )
     expect(summary).to_be_focused()
-    expect(page.get_by_text("you agree to pay £33 a month")).to_be_visible()
+    expect(
+        page.get_by_text(re.compile(r"you agree to pay £[0-9.]+ today and £33 a month"))
+    ).to_be_visible()
     check_page(page, "04-review-price-changed")
     assert sandbox.orders() == []
 
     press(page, "Confirm change")
     heading(page).to_have_text("Your change is confirmed")
-    expect(page.get_by_text("From then you will pay £33 a month.")).to_be_visible()
+    expect(page.get_by_text("your next bill, you will pay £33 a month.")).to_be_visible()
     assert only_order(sandbox.orders())["newPrice"] == {"amount": "33.00", "currency": "GBP"}
 
 

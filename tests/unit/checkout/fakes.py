@@ -17,12 +17,21 @@ from typing import Any
 from app.checkout import Basket
 from app.checkout.errors import (
     InvalidRequest,
+    PromoInvalid,
     SubscriptionLocked,
     SubscriptionNotFound,
     UpstreamError,
 )
 from app.checkout.ports import QuoteNoLongerHolds
-from app.checkout.values import Money, Offer, Order, PendingChange, Quote, Subscription
+from app.checkout.values import (
+    Money,
+    Offer,
+    Order,
+    PendingChange,
+    Promotion,
+    Quote,
+    Subscription,
+)
 
 GBP = "GBP"
 NEXT_BILLING = "2027-01-01"
@@ -71,6 +80,7 @@ class StubBackend:
     orders: dict[str, Order] = field(default_factory=dict)  # idempotency key → order
     submissions: int = 0
     lose_next_answer: bool = False  # the order is made, its answer never arrives
+    code_expired: bool = False  # HALFKIDS is refused from now on, as expired
     _quotes: dict[str, Decimal] = field(default_factory=dict)  # quote id → new price
 
     def add(self, subscription: Subscription) -> None:
@@ -97,17 +107,44 @@ class StubBackend:
         kept = [o.id for o in subscription.active_offers if o.id not in remove]
         return sum((self.prices[i] for i in (subscription.plan.id, *kept, *add)), Decimal(0))
 
-    def quote(self, subscription_id: str, add: Sequence[str], remove: Sequence[str]) -> Quote:
+    def promotion(self, subscription_id: str, code: str) -> Promotion:
+        self.get_subscription(subscription_id)
+        self._check(code)
+        return Promotion("HALFKIDS", "Kids at half price", "OFFER-KIDS")
+
+    def _check(self, code: str) -> None:
+        if code.upper() != "HALFKIDS":
+            raise PromoInvalid("That code is not one we know.", why="unknown")
+        if self.code_expired:
+            raise PromoInvalid("That code has expired.", why="expired")
+
+    def quote(
+        self,
+        subscription_id: str,
+        add: Sequence[str],
+        remove: Sequence[str],
+        promo_code: str | None = None,
+    ) -> Quote:
         subscription = self._unlocked(subscription_id)
         eligible = {o.id for o in subscription.eligible_offers}
         if any(i not in eligible for i in add):
             raise InvalidRequest("offer not eligible")
         new = self._price(subscription, add, remove)
+        if promo_code is not None:
+            self._check(promo_code)
+            if "OFFER-KIDS" not in add:
+                raise PromoInvalid("HALFKIDS is only with Kids.", why="not_applicable")
+            new -= self.prices["OFFER-KIDS"] / 2
         quote_id = f"Q-{len(self._quotes) + 1}"
         self._quotes[quote_id] = new
         current = self._price(subscription, [], [])
         return Quote(
-            quote_id, time.time() + 600, money(str(current)), money(str(new)), NEXT_BILLING
+            quote_id,
+            time.time() + 600,
+            money(str(current)),
+            money(str(new)),
+            NEXT_BILLING,
+            promo_code=promo_code,
         )
 
     def submit_order(self, order: dict[str, Any], idempotency_key: str) -> Order:
@@ -116,8 +153,13 @@ class StubBackend:
             return self.orders[idempotency_key]
         subscription = self._unlocked(order["subscriptionId"])
         now = self._price(subscription, order["addOffers"], order["removeOffers"])
+        code = order.get("promoCode")
+        if code and not self.code_expired:
+            now -= self.prices["OFFER-KIDS"] / 2
+        else:
+            code = None  # an expired code is not applied: the fresh quote says so
         if f"{now:.2f}" != order["expectedPrice"]["amount"]:
-            fresh = self.quote(subscription.id, order["addOffers"], order["removeOffers"])
+            fresh = self.quote(subscription.id, order["addOffers"], order["removeOffers"], code)
             raise QuoteNoLongerHolds(fresh)
         made = Order(f"ORD-{len(self.orders) + 1}", NEXT_BILLING, money(str(now)))
         self.orders[idempotency_key] = made

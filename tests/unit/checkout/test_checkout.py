@@ -17,6 +17,7 @@ from app.checkout.errors import (
     MultipleAddOffers,
     NothingToConfirm,
     PriceChanged,
+    PromoInvalid,
     SubscriptionLocked,
     SubscriptionNotFound,
     UpstreamError,
@@ -231,3 +232,67 @@ def test_the_first_change_is_announced_once(checkout: Checkout, events: list[Eve
     assert [type(e) for e in events].count(FirstChange) == 1
     assert [type(e) for e in events].count(BasketCreated) == 1
     assert OrderPlaced not in {type(e) for e in events}
+
+
+# -- promotion codes --------------------------------------------------------------------------
+
+
+def test_a_code_is_applied_priced_and_ordered_and_a_refused_one_changes_nothing(
+    checkout: Checkout, backend: StubBackend, store: MemoryStore
+):
+    basket = checkout.create("alice", "SUB-1")
+    with pytest.raises(PromoInvalid) as refused:  # the code needs Kids among the changes
+        checkout.change("alice", basket.basket_id, ["OFFER-SPORTS"], [], promo_code="halfkids")
+    assert refused.value.why == "not_applicable"
+    assert store.get(basket.basket_id) == basket
+    with pytest.raises(PromoInvalid) as refused:
+        checkout.change("alice", basket.basket_id, [], [], promo_code="NOPE")
+    assert refused.value.why == "unknown" and store.get(basket.basket_id) == basket
+    chosen = checkout.change("alice", basket.basket_id, ["OFFER-KIDS"], [], promo_code="halfkids")
+    assert chosen.new_price.amount == Decimal("25.50")  # 24 + Kids 3 at half price
+    assert (chosen.promo_code, chosen.applied_code) == ("HALFKIDS", "HALFKIDS")
+    done = checkout.complete("alice", basket.basket_id)
+    assert done.order is not None and done.order.new_price.amount == Decimal("25.50")
+
+
+def test_the_links_code_waits_for_the_offer_it_is_for(checkout: Checkout):
+    """A code brought for Kids is kept while the customer chooses something else, and is in
+    the price (and the order) only once Kids is chosen."""
+    basket = checkout.create("alice", "SUB-1", promo_code="halfkids")
+    other = checkout.change("alice", basket.basket_id, ["OFFER-SPORTS"], [])
+    assert (other.promo_code, other.applied_code) == ("HALFKIDS", None)
+    assert other.new_price.amount == Decimal("32.00")
+    kids = checkout.change("alice", basket.basket_id, ["OFFER-KIDS"], [])
+    assert kids.applied_code == "HALFKIDS" and kids.new_price.amount == Decimal("25.50")
+
+
+def test_a_code_is_taken_away_with_none_and_left_alone_by_default(checkout: Checkout):
+    basket = checkout.create("alice", "SUB-1")
+    coded = checkout.change("alice", basket.basket_id, ["OFFER-KIDS"], [], promo_code="HALFKIDS")
+    kept = checkout.change("alice", basket.basket_id, [], ["OFFER-HD"])
+    assert (coded.promo_code, kept.promo_code) == ("HALFKIDS", "HALFKIDS")
+    removed = checkout.change("alice", basket.basket_id, [], [], promo_code=None)
+    assert removed.promo_code is None and removed.new_price.amount == Decimal("23.00")
+
+
+def test_a_code_that_expires_before_the_confirmation_is_a_price_change(
+    checkout: Checkout, backend: StubBackend
+):
+    basket = checkout.create("alice", "SUB-1")
+    checkout.change("alice", basket.basket_id, ["OFFER-KIDS"], [], promo_code="HALFKIDS")
+    backend.code_expired = True
+    with pytest.raises(PriceChanged) as moved:
+        checkout.complete("alice", basket.basket_id)
+    after = moved.value.after
+    assert after.promo_code is None and after.new_price.amount == Decimal("27.00")
+    done = checkout.complete("alice", basket.basket_id)  # confirmed again, at the new price
+    assert done.order is not None and done.order.new_price.amount == Decimal("27.00")
+
+
+def test_an_expired_code_leaves_the_basket_at_its_next_change(
+    checkout: Checkout, backend: StubBackend
+):
+    basket = checkout.create("alice", "SUB-1", promo_code="HALFKIDS")
+    backend.code_expired = True
+    changed = checkout.change("alice", basket.basket_id, ["OFFER-KIDS"], [])
+    assert changed.promo_code is None and changed.new_price.amount == Decimal("27.00")
