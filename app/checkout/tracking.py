@@ -1,7 +1,8 @@
 """Referrer and tracking capture: first touch, bounded, inert.
 
-Kept: `utm_*` parameters, the ad platforms' click ids and `ref`; at most 20 keys, values
-of at most 256 characters with control characters stripped. Anything else is dropped,
+Kept: `utm_*` parameters, the ad platforms' click ids, `ref` and `promo` (the campaign's
+code, so a deal's customers can be counted by it); at most 20 keys, values of at most 256
+characters with control characters stripped. Anything else is dropped,
 so a crafted link cannot grow a basket or smuggle data into the order.
 """
 
@@ -15,7 +16,7 @@ from urllib.parse import urlsplit
 MAX_KEYS = 20
 MAX_VALUE = 256
 MAX_REFERRER = 2048
-CLICK_IDS = frozenset(
+LINK_KEYS = frozenset(
     {
         "gclid",
         "gbraid",
@@ -28,6 +29,7 @@ CLICK_IDS = frozenset(
         "li_fat_id",
         "yclid",
         "ref",
+        "promo",
     }
 )
 _UTM = re.compile(r"^utm_[a-z0-9_]{1,40}$")
@@ -40,7 +42,7 @@ def clean_text(value: str, limit: int) -> str:
 
 
 def is_tracking_key(key: str) -> bool:
-    return key in CLICK_IDS or bool(_UTM.match(key))
+    return key in LINK_KEYS or bool(_UTM.match(key))
 
 
 def capture(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:

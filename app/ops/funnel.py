@@ -3,7 +3,9 @@
 A customer's steps (`STEPS`) and exits (`EXITS`) are counted per day (UTC) under the
 campaign that brought them: the first touch's `utm_campaign`, `utm_source` and
 `utm_medium` (a link without `utm_source` that came from another site is that site, by
-`referral`, as analytics tools count it; `(none)` where nothing says). Nothing personal
+`referral`, as analytics tools count it; `(none)` where nothing says), and its deal: the
+link's `promo` code, else the code the basket carries (one entered on the basket page or
+sent by a partner), so marketers see which deals convert. Nothing personal
 is counted: no customer, basket or address, only the campaign and the step.
 
 Storage: one Redis hash per day (`Keys.funnel(day)`), a field per campaign and step, with
@@ -103,24 +105,28 @@ class Touch:
     campaign: str = NONE
     source: str = NONE
     medium: str = NONE
+    code: str = NONE  # the campaign's promotion code, upper case as codes are matched
 
     @classmethod
-    def of(cls, tracking: Mapping[str, str] | None, referrer: str | None) -> Touch:
+    def of(
+        cls, tracking: Mapping[str, str] | None, referrer: str | None, code: str | None = None
+    ) -> Touch:
         tracking = tracking or {}
         host = (urlsplit(referrer).hostname or "") if referrer else ""
         source = tracking.get("utm_source") or host
         medium = tracking.get("utm_medium") or ("referral" if host and source == host else "")
-        return cls(_text(tracking.get("utm_campaign")), _text(source), _text(medium))
+        code = (tracking.get("promo") or code or "").upper()
+        return cls(_text(tracking.get("utm_campaign")), _text(source), _text(medium), _text(code))
 
     @classmethod
     def of_basket(cls, basket: Basket) -> Touch:
-        return cls.of(basket.tracking, basket.referrer)
+        return cls.of(basket.tracking, basket.referrer, basket.promo_code)
 
     def field(self, event: str) -> str:
-        return _SEP.join((self.campaign, self.source, self.medium, event))
+        return _SEP.join((self.campaign, self.source, self.medium, self.code, event))
 
 
-_OTHER = Touch(OTHER, OTHER, OTHER)
+_OTHER = Touch(OTHER, OTHER, OTHER, OTHER)
 
 
 def _text(value: str | None) -> str:
@@ -186,10 +192,11 @@ class FunnelStore:
         for day, stored in zip(days, pipe.execute(), strict=True):
             that_day: Counter[str] = Counter()
             for raw_field, raw_count in stored.items():
-                parts = raw_field.decode("utf-8", "replace").split(_SEP)
-                if len(parts) != 4 or parts[3] not in EVENTS:
+                *parts, event = raw_field.decode("utf-8", "replace").split(_SEP)
+                # Three parts: a field written before codes were counted, counted as no code.
+                if not 3 <= len(parts) <= 4 or event not in EVENTS:
                     continue
-                touch, event = Touch(*parts[:3]), parts[3]
+                touch = Touch(*parts)
                 totals.setdefault(touch, Counter())[event] += int(raw_count)
                 that_day[event] += int(raw_count)
             daily.append((day, that_day))

@@ -31,7 +31,7 @@ bp = Blueprint("ops", __name__, url_prefix="/ops")
 
 DEFAULT_DAYS = 7
 MAX_DAYS = 92
-CSV_COLUMNS = ("campaign", "source", "medium", *STEPS, *EXITS)
+CSV_COLUMNS = ("campaign", "source", "medium", "promo_code", *STEPS, *EXITS)
 STEP_NAMES = {
     "opened": "Link opened",
     "started": "Checkout started",
@@ -134,7 +134,7 @@ def funnel_csv() -> Response:
     for row in report.rows:
         touch = row.touch
         writer.writerow(
-            [_cell(touch.campaign), _cell(touch.source), _cell(touch.medium)]
+            [_cell(touch.campaign), _cell(touch.source), _cell(touch.medium), _cell(touch.code)]
             + [row[event] for event in (*STEPS, *EXITS)]
         )
     name = f"funnel-{start.isoformat()}-{end.isoformat()}.csv"

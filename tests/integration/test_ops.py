@@ -39,7 +39,14 @@ def funnel_rows(url: str, token: str) -> dict[str, dict[str, str]]:
     assert response.status_code == 200, response.text
     assert response.headers["Content-Type"].startswith("text/csv")
     reader = csv.DictReader(io.StringIO(response.text))
-    assert tuple(reader.fieldnames or ()) == ("campaign", "source", "medium", *STEPS, *EXITS)
+    assert tuple(reader.fieldnames or ()) == (
+        "campaign",
+        "source",
+        "medium",
+        "promo_code",
+        *STEPS,
+        *EXITS,
+    )
     return {row["campaign"]: row for row in reader}
 
 
@@ -47,11 +54,14 @@ def counts(row: dict[str, str]) -> dict[str, int]:
     return {event: int(row[event]) for event in (*STEPS, *EXITS) if int(row[event])}
 
 
-def _walk_the_pages(url: str, campaign: str, *, customer: str = "alice") -> requests.Session:
-    """Marketing link → sign-in → add an offer → review (twice) → confirm, over HTTP."""
+def _walk_the_pages(
+    url: str, campaign: str, *, customer: str = "alice", more: str = ""
+) -> requests.Session:
+    """Marketing link (with `more` query) → sign-in → add an offer → review (twice) →
+    confirm, over HTTP."""
     link = (
         "/start?subscription=SUB-1001&offer=OFFER-SPORTS"
-        f"&utm_campaign={campaign}&utm_source=newsletter&utm_medium=email"
+        f"&utm_campaign={campaign}&utm_source=newsletter&utm_medium=email{more}"
     )
     http = signed_in_browser(url, link, customer)
     assert http is not None
@@ -82,6 +92,24 @@ def test_a_journey_through_the_pages_counts_each_step_once_under_its_campaign(
     row = funnel_rows(app_server.url, sandbox.token("olivia"))[campaign]
     assert (row["source"], row["medium"]) == ("newsletter", "email")
     assert counts(row) == {step: 1 for step in STEPS}
+
+
+def test_a_deal_counts_under_its_code_from_the_link_or_the_basket(
+    app_server: Service, sandbox: Sandbox
+):
+    """Marketers see which deals convert: the link's code, even one the customer could
+    not use, or else the code a partner's basket carries."""
+    linked, sent = _campaign(), _campaign()
+    _walk_the_pages(app_server.url, linked, more="&promo=sportshalf")
+    carol = Partner(app_server.url, sandbox.token("carol"))
+    assert carol.create("SUB-3003", tracking={"utm_campaign": sent}, promoCode="WELCOME5").ok
+
+    rows = funnel_rows(app_server.url, sandbox.token("olivia"))
+    assert rows[linked]["promo_code"] == "SPORTSHALF"
+    assert counts(rows[linked]) == {step: 1 for step in STEPS}
+    assert (rows[sent]["promo_code"], rows[sent]["started"]) == ("WELCOME5", "1")
+    page = sign_in_at(requests.Session(), f"{app_server.url}/ops/funnel", "olivia").text
+    assert "promotion code SPORTSHALF" in page
 
 
 def test_a_journey_through_the_api_counts_its_steps_and_exits(
@@ -242,7 +270,7 @@ def test_the_page_sends_a_stranger_to_sign_in_and_refuses_a_customer(
     assert shown.status_code == 200, shown.text
     assert "<h1" in shown.text and "Checkout funnel" in shown.text
     as_csv = operator.get(f"{app_server.url}/ops/funnel.csv", timeout=10)  # the page's link
-    assert as_csv.status_code == 200 and as_csv.text.startswith("campaign,source,medium")
+    assert as_csv.status_code == 200 and as_csv.text.startswith("campaign,source,medium,promo_code")
 
 
 def test_the_page_shows_a_campaigns_counts_and_conversions(app_server: Service, sandbox: Sandbox):
@@ -304,10 +332,14 @@ def test_a_full_day_counts_new_campaigns_as_other_and_every_day_expires(app_env:
         pipe.execute()
         stored = {f.decode(): int(n) for f, n in client.hgetall(key).items()}
         assert stored == {
-            "a\t(none)\t(none)\tstarted": 3,  # known already: still counted as itself
-            "b\t(none)\t(none)\tstarted": 1,
-            "(other)\t(other)\t(other)\tstarted": 1,
+            "a\t(none)\t(none)\t(none)\tstarted": 3,  # known already: still counted as itself
+            "b\t(none)\t(none)\t(none)\tstarted": 1,
+            "(other)\t(other)\t(other)\t(other)\tstarted": 1,
         }
+        # A field written before codes were counted reads as no code.
+        client.hset(key, "a\t(none)\t(none)\tconfirmed", 1)
+        (row,) = [row for row in store.report([day]).rows if row.touch.campaign == "a"]
+        assert row.touch == Touch("a") and row["confirmed"] == 1 and row["started"] == 3
         assert 89 * 86400 < client.ttl(key) <= 90 * 86400
     finally:
         client.delete(key)

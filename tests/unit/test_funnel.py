@@ -27,14 +27,29 @@ pytestmark = pytest.mark.unit
         ({"utm_source": "app"}, "https://deals.example/", Touch(NONE, "app", NONE)),
         ({"utm_campaign": "  "}, None, Touch(NONE, NONE, NONE)),
         ({"utm_campaign": "x" * 300}, None, Touch("x" * 100, NONE, NONE)),
+        ({"utm_campaign": "sport", "promo": "sportsHalf"}, None, Touch("sport", code="SPORTSHALF")),
     ],
 )
 def test_a_baskets_first_touch_names_its_campaign(tracking, referrer, expected):
     assert Touch.of(tracking, referrer) == expected
 
 
-def test_a_campaigns_field_holds_no_more_than_campaign_source_medium_and_step():
-    assert Touch("a", "b", "c").field("started").split("\t") == ["a", "b", "c", "started"]
+@pytest.mark.parametrize(
+    ("tracking", "code", "expected"),
+    [
+        ({}, "WELCOME5", "WELCOME5"),  # entered on the basket page, or sent by a partner
+        ({"promo": "SPORTSHALF"}, "WELCOME5", "SPORTSHALF"),  # the link's deal comes first
+        ({"promo": "EXPIRED"}, None, "EXPIRED"),  # refused, but still what brought them
+        ({}, None, NONE),
+    ],
+)
+def test_a_deal_is_counted_by_the_links_code_else_the_baskets(tracking, code, expected):
+    assert Touch.of(tracking, None, code).code == expected
+
+
+def test_a_campaigns_field_holds_no_more_than_campaign_source_medium_code_and_step():
+    field = Touch("a", "b", "c", "D").field("started")
+    assert field.split("\t") == ["a", "b", "c", "D", "started"]
 
 
 @pytest.mark.parametrize(
