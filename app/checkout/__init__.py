@@ -6,7 +6,7 @@ tell observers what happened through the events in events.py.
 """
 
 from .basket import COMPLETED, COMPLETING, OPEN, Basket
-from .rules import KEEP, MAX_ADD_OFFERS, Checkout, idempotency_key, refuse_if_locked
+from .rules import KEEP, MAX_ADD_OFFERS, Checkout, Keep, idempotency_key, refuse_if_locked
 
 __all__ = [
     "COMPLETED",
@@ -16,6 +16,7 @@ __all__ = [
     "OPEN",
     "Basket",
     "Checkout",
+    "Keep",
     "idempotency_key",
     "refuse_if_locked",
 ]

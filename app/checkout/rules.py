@@ -273,8 +273,15 @@ class Checkout:
             raise InvalidRequest("the same offer is both added and removed")
 
     @staticmethod
-    def asks_nothing_new(basket: Basket, add: Sequence[str], remove: Sequence[str]) -> bool:
-        """Whether these choices would leave the basket's changes as they are."""
+    def asks_nothing_new(
+        basket: Basket,
+        add: Sequence[str],
+        remove: Sequence[str],
+        promo_code: str | None | Keep = KEEP,
+    ) -> bool:
+        """Whether these choices would leave the basket's changes (and code) as they are."""
+        if not isinstance(promo_code, Keep) and promo_code != basket.promo_code:
+            return False
         try:
             return _same_choices(_with_choices(basket, add, remove), basket)
         except InvalidRequest:

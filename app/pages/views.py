@@ -31,7 +31,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from werkzeug.wrappers import Response
 
-from ..checkout import OPEN, Basket, refuse_if_locked
+from ..checkout import KEEP, OPEN, Basket, Keep, refuse_if_locked
 from ..checkout.errors import (
     BasketChanged,
     BasketCompleted,
@@ -326,79 +326,86 @@ def remove_offer() -> Any:
 
 def _change(*, add: bool) -> Any:
     customer = require_customer()
-    basket_id = landing.read_basket_id()
     form = OfferForm()
+    section = "offers" if add else "your-offers"
     if not form.validate():
-        section = "offers" if add else "your-offers"
         return _render_basket(_open_basket(customer), form, 400, section=section)
     offer_id = str(form.offer.data)
-    admission = admit("update", customer, form.recaptcha_token.data, basket_id)
-    before = services().checkout.owned(customer, admission.basket)
-    if before.status != OPEN:
-        return redirect(url_for(".confirmation"), 303)
-    admission.raise_refusal()
-    add_ids, remove_ids = ([offer_id], []) if add else ([], [offer_id])
-    shown = form.shown_version()
-    if shown is not None and shown != before.version:
-        if services().checkout.asks_nothing_new(before, add_ids, remove_ids):
-            return redirect(url_for(".basket"), 303)  # a second press of the same button
-        return _changed_elsewhere()
     try:
-        with verifying(form.recaptcha_token.data, request.remote_addr) as verified:
-            after = services().checkout.change(
-                customer,
-                basket_id,
-                add_ids,
-                remove_ids,
-                current=before,
-                expected_version=shown,
-                before_save=verified,
-            )
-    except BasketCompleted:
-        return redirect(url_for(".confirmation"), 303)
-    except BasketChanged:
-        return _changed_elsewhere()
+        applied = _apply(customer, form, *(([offer_id], []) if add else ([], [offer_id])))
     except RecaptchaFailed:
         raise  # the bot check's own page, not a wrong offer
     except InvalidRequest:
         form.offer.errors = [_("That offer cannot be chosen now; choose another offer")]
-        section = "offers" if add else "your-offers"
         return _render_basket(_open_basket(customer), form, 400, section=section)
+    if isinstance(applied, Response):
+        return applied
+    before, after = applied
     flash(_what_changed(before, after, offer_id), "success")
-    response = redirect(url_for(".basket"), 303)
-    landing.renew(response, after.basket_id)
-    return response
+    return _back_to_basket(after)
 
 
 @bp.post("/basket/promo")
 def promo() -> Any:
     """Apply a promotion code to the basket, or take its code away."""
     customer = require_customer()
-    basket_id = landing.read_basket_id()
     form = PromoForm()
     try:
         if not form.validate():
             raise ValidationError(form.code.errors[0] if form.code.errors else "")
         wanted = form.wanted()
-    except ValidationError as invalid:
-        form.code.errors = [str(invalid)]
+        applied = _apply(customer, form, [], [], wanted)
+    except (ValidationError, PromoInvalid) as refused:
+        why = refused.reason if isinstance(refused, PromoInvalid) else str(refused)
+        form.code.errors = [why or _("That code cannot be used")]
         return _render_basket(_open_basket(customer), form, 400, section="promo-code")
+    if isinstance(applied, Response):
+        return applied
+    after = applied[1]
+    if after.promotion is not None:
+        deal = after.promotion.description
+        flash(
+            _("Code %(code)s applied: %(deal)s.", code=after.promotion.code, deal=deal), "success"
+        )
+    else:
+        flash(_("The code was removed."), "success")
+    return _back_to_basket(after)
+
+
+def _apply(
+    customer: str,
+    form: OfferForm | PromoForm,
+    add: list[str],
+    remove: list[str],
+    promo_code: str | None | Keep = KEEP,
+) -> tuple[Basket, Basket] | Response:
+    """A basket form's change, made as every basket form makes it: admitted (rate limit,
+    bot check), for the version of the basket the page showed, saved once verified.
+
+    The basket before and after; or where the customer goes instead: the confirmation
+    (the basket was completed meanwhile), or the basket as another window left it. The
+    backend's refusal of the change itself (`InvalidRequest`) is the caller's to show.
+    """
+    basket_id = landing.read_basket_id()
+    checkout = services().checkout
     admission = admit("update", customer, form.recaptcha_token.data, basket_id)
-    before = services().checkout.owned(customer, admission.basket)
+    before = checkout.owned(customer, admission.basket)
     if before.status != OPEN:
         return redirect(url_for(".confirmation"), 303)
     admission.raise_refusal()
     shown = form.shown_version()
     if shown is not None and shown != before.version:
+        if checkout.asks_nothing_new(before, add, remove, promo_code):
+            return redirect(url_for(".basket"), 303)  # a second press of the same button
         return _changed_elsewhere()
     try:
         with verifying(form.recaptcha_token.data, request.remote_addr) as verified:
-            after = services().checkout.change(
+            after = checkout.change(
                 customer,
                 basket_id,
-                [],
-                [],
-                promo_code=wanted,
+                add,
+                remove,
+                promo_code=promo_code,
                 current=before,
                 expected_version=shown,
                 before_save=verified,
@@ -407,20 +414,10 @@ def promo() -> Any:
         return redirect(url_for(".confirmation"), 303)
     except BasketChanged:
         return _changed_elsewhere()
-    except PromoInvalid as refused:
-        form.code.errors = [refused.reason or _("That code cannot be used")]
-        return _render_basket(_open_basket(customer), form, 400, section="promo-code")
-    if after.promotion is not None:
-        flash(
-            _(
-                "Code %(code)s applied: %(deal)s.",
-                code=after.promotion.code,
-                deal=after.promotion.description,
-            ),
-            "success",
-        )
-    else:
-        flash(_("The code was removed."), "success")
+    return before, after
+
+
+def _back_to_basket(after: Basket) -> Response:
     response = redirect(url_for(".basket"), 303)
     landing.renew(response, after.basket_id)
     return response

@@ -296,3 +296,11 @@ def test_an_expired_code_leaves_the_basket_at_its_next_change(
     backend.code_expired = True
     changed = checkout.change("alice", basket.basket_id, ["OFFER-KIDS"], [])
     assert changed.promo_code is None and changed.new_price.amount == Decimal("27.00")
+
+
+def test_a_second_press_of_the_same_code_asks_nothing_new(checkout: Checkout):
+    basket = checkout.create("alice", "SUB-1", promo_code="HALFKIDS")
+    assert checkout.asks_nothing_new(basket, [], [], "HALFKIDS")
+    assert checkout.asks_nothing_new(basket, [], [])  # the code left as it is
+    assert not checkout.asks_nothing_new(basket, [], [], None)  # taken away: something new
+    assert not checkout.asks_nothing_new(basket, ["OFFER-KIDS"], [], "HALFKIDS")
