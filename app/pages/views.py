@@ -489,7 +489,7 @@ def confirm() -> Any:
             "checkout/review.html",
             basket=changed.after,
             form=ConfirmForm(),
-            previous=changed.before.new_price,
+            previous=changed.before,
         )
         return make_response(html, 409)
     except NothingToConfirm:

@@ -267,3 +267,34 @@ def test_a_code_is_entered_refused_and_removed_on_the_basket_page(
     assert "Code WELCOME5 applied" in applied.text
     removed = _post(browser, app_server.url, _promo_form(applied.text))
     assert "The code was removed." in removed.text and 'id="promo-code"' in removed.text
+
+
+def test_a_day_that_moves_what_is_due_today_asks_again_before_ordering(
+    app_server: Service, sandbox: Sandbox
+):
+    sandbox.set_today("2027-03-01")  # the first day of a period: a whole month due
+    browser = signed_in_browser(app_server.url)
+    assert browser is not None, "the journey up to the basket page did not complete"
+    page = browser.get(app_server.url + "/basket").text
+    assert _post(browser, app_server.url, offer_form(page, "OFFER-SPORTS")).ok
+    review = browser.get(app_server.url + "/review").text
+    assert "you agree to pay £8 today and £32 a month" in review
+    sandbox.set_today("2027-03-31")  # confirmed a month later, on the last day: 1 day in 31
+
+    at = review.index('action="/review"')
+    confirm = form_of(review[review.rindex("<form", 0, at) :])
+    assert confirm is not None
+    refused = _post(browser, app_server.url, confirm)
+    assert refused.status_code == 409
+    assert "What is due today has changed: it is now £0.26. Check it and confirm again." in (
+        refused.text
+    )
+    assert sandbox.orders() == []
+    again = form_of(
+        refused.text[refused.text.rindex("<form", 0, refused.text.index('action="/review"')) :]
+    )
+    assert again is not None
+    confirmed = _post(browser, app_server.url, again)
+    assert confirmed.url.endswith("/confirmation")
+    (order,) = sandbox.orders()
+    assert order["dueToday"] == {"amount": "0.26", "currency": "GBP"}
