@@ -15,7 +15,7 @@ CHROMIUM := /usr/bin/chromium
 # Parallel test workers; the e2e and integration suites each start their own stack per worker.
 WORKERS ?= 2
 
-.PHONY: docs translations run test test-unit test-integration test-cluster test-failover test-e2e test-lowest lint install browser bench bench-compare clean
+.PHONY: docs translations run test test-unit test-integration test-cluster test-failover test-deploy test-e2e test-lowest lint install browser nginx bench bench-compare clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,7 +54,7 @@ lint: $(STAMP)
 ## parallel (unit, integration, browser), then the API on a Redis Cluster.
 test: browser $(READY)
 	@$(MAKE) --no-print-directory lint
-	$(PY) -m pytest -n $(WORKERS) --dist loadfile -m "not failover"
+	$(PY) -m pytest -n $(WORKERS) --dist loadfile -m "not failover and not deploy"
 	$(MAKE) --no-print-directory test-cluster
 
 test-unit: $(READY)
@@ -68,6 +68,24 @@ test-integration: $(READY)
 test-failover: $(READY)
 	$(PY) -m pytest -m failover tests/failover
 	@cat test-results/failover-*.json
+
+## deploy/nginx.conf as shipped in front of two production instances, under load: a reload,
+## a rolling restart and a crash (about a minute); prints the figures (test-results/deploy.json).
+test-deploy: nginx $(READY)
+	$(PY) -m pytest -m deploy tests/deploy
+	@cat test-results/deploy.json
+
+# Debian's nginx, installed when missing (as root, with apt-get), for test-deploy.
+nginx:
+	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "nginx: installing Debian's nginx (apt-get)"; \
+			export DEBIAN_FRONTEND=noninteractive; \
+			apt-get update -qq && apt-get install -y -qq nginx >/dev/null; \
+		fi; \
+		command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { \
+			echo "No nginx for make test-deploy: run 'sudo apt-get install nginx', then again" >&2; \
+			exit 1; }; }
 
 ## The API's integration tests against a three-master Redis Cluster started for the run.
 test-cluster: $(READY)

@@ -125,6 +125,10 @@ class Defaults:
 
     # How many proxies in front of the app may set X-Forwarded-For (0: trust none).
     TRUSTED_PROXIES = 0
+    # The host names the app answers for (Flask's TRUSTED_HOSTS; a leading dot takes the
+    # subdomains too). Any other Host gets 400: the sign-in's redirect_uri and every other
+    # absolute URL is built from the Host, so an untrusted one must never be echoed.
+    TRUSTED_HOSTS: list[str] = ["localhost", "127.0.0.1"]
     MAX_CONTENT_LENGTH = 16 * 1024
 
     # The browser's server-side session (sign-in tokens, landing data) idles out after this.
@@ -191,6 +195,7 @@ def normalise(config: dict[str, Any]) -> None:
         "REDIS_SENTINELS",
         "WEBHOOK_RETRY_SCHEDULE",
         "LANGUAGES",
+        "TRUSTED_HOSTS",
     ):
         config[key] = _listed(config.get(key) or [])
     config["WEBHOOK_RETRY_SCHEDULE"] = [_seconds(s) for s in config["WEBHOOK_RETRY_SCHEDULE"]]
@@ -252,6 +257,8 @@ def check_production(config: dict[str, Any]) -> None:
             raise ConfigError(f"CHECKOUT_{key} is the development value; set a real secret")
         if key == "SECRET_KEY" and len(value) < 32:
             raise ConfigError("CHECKOUT_SECRET_KEY is too short; use at least 32 random characters")
+    if not set(config["TRUSTED_HOSTS"]) - _LOOPBACK:
+        raise ConfigError("CHECKOUT_TRUSTED_HOSTS names no public host: set the checkout's own")
     if len(str(config.get("METRICS_TOKEN") or "")) < 16:
         raise ConfigError("CHECKOUT_METRICS_TOKEN is not set (16+ characters): /metrics needs one")
     if DEV_SECRET_KEY in config["SECRET_KEY_FALLBACKS"]:

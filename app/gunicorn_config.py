@@ -40,7 +40,10 @@ threads = int(os.environ.get("CHECKOUT_THREADS", _Defaults.THREADS))
 worker_connections = int(os.environ.get("CHECKOUT_WORKER_CONNECTIONS", 1000))
 # A worker is never held longer than the backend budget plus a margin.
 timeout = int(os.environ.get("CHECKOUT_WORKER_TIMEOUT", 30))
-graceful_timeout = 20
+# On SIGTERM (a stop, or the old workers of a SIGHUP reload) a worker takes no new
+# connection and has this long to finish the requests it holds: above the request
+# deadline (5 s), so none is cut.
+graceful_timeout = int(os.environ.get("CHECKOUT_GRACEFUL_TIMEOUT", 20))
 keepalive = 5
 backlog = 2048
 # Recycle workers now and then so a slow leak cannot grow without bound.
@@ -79,8 +82,18 @@ def on_exit(server: object) -> None:
         shutil.rmtree(_made[0], ignore_errors=True)
 
 
+def post_worker_init(worker: _Any) -> None:
+    """/readyz answers 503 from the moment this worker starts stopping (SIGTERM, the old
+    workers of a reload, a recycle), so a balancer that asks it sends nothing new while
+    the requests in hand finish."""
+    from app.ops import health
+
+    health.stopping_when(lambda: not worker.alive)
+
+
 def child_exit(server: object, worker: _Any) -> None:
     """A worker's gauges (requests in flight, open circuits) end with it; counters stay."""
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+

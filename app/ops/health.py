@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from flask import Blueprint, Response, jsonify
 
@@ -12,6 +13,14 @@ from ..web.services import services
 
 bp = Blueprint("health", __name__)
 _PROBE_TTL = 30
+# Whether this process is stopping: told by the server it runs under (gunicorn's
+# post_worker_init, app/gunicorn_config.py); never, under any other.
+_stopping: list[Callable[[], bool]] = [lambda: False]
+
+
+def stopping_when(check: Callable[[], bool]) -> None:
+    """Ask `check` whether this process is stopping, from now on."""
+    _stopping[0] = check
 
 
 @bp.get("/healthz")
@@ -24,7 +33,12 @@ def live() -> Response:
 def ready() -> Response:
     """Ready to take traffic: Redis takes a write (a replica left behind by a failover,
     or a full server, does not) and this worker's circuit to the backend is closed.
-    503 names the part that is not ready."""
+    503 names the part that is not ready; a process that is stopping says so at once,
+    asking nothing."""
+    if _stopping[0]():
+        response = jsonify({"status": "stopping"})
+        response.status_code = 503
+        return response
     checks = {"redis": _redis(), "backend": _backend()}
     is_ready = all(check["ready"] for check in checks.values())
     response = jsonify({"status": "ready" if is_ready else "not ready", "checks": checks})

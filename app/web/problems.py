@@ -26,7 +26,7 @@ from flask import (
     url_for,
 )
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, SecurityError
 
 from ..adapters.storage import UNAVAILABLE
 from ..checkout.errors import (
@@ -298,6 +298,15 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
         return respond(HTTPProblem(exc))
+
+    @app.errorhandler(SecurityError)
+    def host_not_served(exc: SecurityError) -> Response:
+        """A Host the checkout was not configured for (TRUSTED_HOSTS): 400, naming no
+        host. No page is rendered: pages build their links from the Host."""
+        if kind_of(request.path).machine:
+            return respond(InvalidRequest("this server does not serve that host"))
+        text = "Bad request: this server does not serve that host.\n"
+        return Response(text, status=400, mimetype="text/plain")
 
     def redis_down(exc: Exception) -> Response:
         log.warning("redis unavailable: %s", type(exc).__name__)

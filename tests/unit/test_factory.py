@@ -10,6 +10,7 @@ from app.web.services import services
 
 PRODUCTION = {
     "ENV": "production",
+    "TRUSTED_HOSTS": ["checkout.partner.example"],
     "SECRET_KEY": "k" * 48,
     "OAUTH_CLIENT_SECRET": "real-client-secret",
     "RECAPTCHA_SECRET_KEY": "real-recaptcha-secret",
@@ -55,11 +56,34 @@ def test_production_starts_with_real_settings():
         ("SECRET_KEY_FALLBACKS", ["dev-only-secret-key-not-for-production"]),
         ("METRICS_TOKEN", ""),
         ("METRICS_TOKEN", "short"),
+        ("TRUSTED_HOSTS", []),
+        ("TRUSTED_HOSTS", "localhost,127.0.0.1"),
     ],
 )
 def test_production_refuses_development_settings_and_names_them(setting, value):
     with pytest.raises(ConfigError, match=f"CHECKOUT_{setting}"):
         create_app({**PRODUCTION, setting: value})
+
+
+@pytest.mark.parametrize(
+    "path", ["/signin", "/start?subscription=SUB-1001", "/api/v1/checkout/basket"]
+)
+def test_a_host_it_was_not_configured_for_gets_400_and_is_never_echoed(path):
+    """Tried as an attacker would: the sign-in's redirect_uri comes from the Host, and a
+    cache in front would keep an answer naming evil.example for everyone."""
+    client = create_app(PRODUCTION).test_client()
+    response = client.get(path, headers={"Host": "evil.example"})
+    assert response.status_code == 400
+    assert "Location" not in response.headers
+    assert b"evil.example" not in response.get_data()
+    served = client.get("/healthz", headers={"Host": "checkout.partner.example:443"})
+    assert served.status_code == 200  # its own name, whatever the port
+
+
+def test_the_api_says_which_host_in_problem_json(client):
+    response = client.get("/api/v1/checkout/basket", headers={"Host": "evil.example"})
+    assert response.status_code == 400
+    assert response.headers["Content-Type"] == "application/problem+json"
 
 
 def test_security_headers_and_request_id_on_every_answer(client):

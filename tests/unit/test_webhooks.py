@@ -168,6 +168,7 @@ def test_an_endpoint_refused_is_never_called():
 
 PRODUCTION = {
     "ENV": "production",
+    "TRUSTED_HOSTS": ["checkout.partner.example"],
     "SECRET_KEY": "p" * 40,
     "SUBSCRIPTION_API_URL": "https://backend.example/v1",
     "SUBSCRIPTION_API_TOKEN": "real-backend-token",
