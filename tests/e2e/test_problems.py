@@ -51,6 +51,19 @@ def test_an_unknown_subscription_is_not_found(page: Page) -> None:
     check_page(page, "error-subscription-not-found")
 
 
+def test_the_page_nginx_shows_when_no_instance_answers_says_what_to_do(page: Page) -> None:
+    """static/errors/bad-gateway.html, which deploy/nginx.conf serves with its 502 (here
+    from the app's own static files, as nginx serves the same file)."""
+    page.goto("/static/errors/bad-gateway.html")
+    heading(page).to_have_text("Sorry, something went wrong on our side")
+    expect(page.get_by_role("link", name="Back to your changes")).to_have_attribute(
+        "href", "/basket"
+    )
+    welsh = page.locator("[lang=cy]")
+    expect(welsh.get_by_role("link", name="Yn ôl at eich newidiadau")).to_be_visible()
+    check_page(page, "error-bad-gateway")
+
+
 def test_an_unknown_page_is_not_found(page: Page) -> None:
     response = page.goto("/no-such-page")
     assert response is not None and response.status == 404
