@@ -19,6 +19,7 @@ from typing import Any
 from flask import Flask
 
 from . import adapters, api, config, ops, pages, web
+from .ops import tracing
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,6 +35,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     )
     config.load(app.config, test_config)
     _configure_logging()
+    tracing.init_app(app)  # OpenTelemetry if OTEL_TRACES_EXPORTER says: first in, last out
     # Each layer is built on the ones before it; the order of the hooks each installs is
     # the order a request meets them.
     web.init_app(app, adapters.build(app.config))  # the outside world, then every request's

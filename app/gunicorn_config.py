@@ -97,3 +97,10 @@ def child_exit(server: object, worker: _Any) -> None:
 
     multiprocess.mark_process_dead(worker.pid)
 
+
+def worker_exit(server: object, worker: _Any) -> None:
+    """The spans a worker still holds are sent before it goes (app/ops/tracing.py); a
+    no-op with tracing off. Its provider was made with the app, in the worker."""
+    from app.ops import tracing
+
+    tracing.shutdown()

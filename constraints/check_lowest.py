@@ -25,14 +25,16 @@ def canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def release(version: str) -> tuple[int, ...]:
-    """3.1 and 3.1.0 are the same release; anything but plain numbers is refused."""
-    if not re.fullmatch(r"\d+(\.\d+)*", version):
-        raise ValueError(f"not a plain release number: {version!r}")
-    parts = [int(p) for p in version.split(".")]
+def release(version: str) -> tuple[tuple[int, ...], str]:
+    """3.1 and 3.1.0 are the same release; a pre-release keeps its tag (0.51b0: the
+    OpenTelemetry instrumentations only ever ship as betas); anything else is refused."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)*)((?:a|b|rc)\d+)?", version)
+    if not match:
+        raise ValueError(f"not a release number: {version!r}")
+    parts = [int(p) for p in match[1].split(".")]
     while len(parts) > 1 and parts[-1] == 0:
         parts.pop()
-    return tuple(parts)
+    return tuple(parts), match[2] or ""
 
 
 def lower_bounds() -> tuple[dict[str, str], set[str], list[str]]:

@@ -202,4 +202,6 @@ class LatencyMiddleware:
             return self.app(environ, start_response)
         finally:
             # Also when a fault drops the connection: the caller stopped waiting then.
-            self.timeline.record(method, path, arrived_at, time.time())
+            self.timeline.record(
+                method, path, arrived_at, time.time(), environ.get("HTTP_TRACEPARENT")
+            )

@@ -67,15 +67,25 @@ class CallTimeline:
     """When each counted call arrived and was answered, so a test can see calls overlap.
 
     Counters say how many calls came; only times say whether the checkout made them one
-    after another or side by side. Bounded: a soak test must not grow it for ever.
+    after another or side by side. Each call also keeps the ``traceparent`` it carried, so a
+    test can see which of the checkout's requests it belongs to. Bounded: a soak test must
+    not grow it for ever.
     """
 
     def __init__(self, maxlen: int = 2000) -> None:
         self._calls: deque[dict[str, Any]] = deque(maxlen=maxlen)
         self._lock = threading.Lock()
 
-    def record(self, method: str, path: str, arrived_at: float, answered_at: float) -> None:
-        """Keep a call to a ``STAT_ROUTES`` endpoint; times are ``time.time()`` seconds."""
+    def record(
+        self,
+        method: str,
+        path: str,
+        arrived_at: float,
+        answered_at: float,
+        traceparent: str | None = None,
+    ) -> None:
+        """Keep a call to a ``STAT_ROUTES`` endpoint; times are ``time.time()`` seconds, and
+        ``traceparent`` the W3C trace context header the call carried, if any."""
         name = stat_route(method, path)
         if name is None:
             return
@@ -85,6 +95,7 @@ class CallTimeline:
             "path": path,
             "arrivedAt": arrived_at,
             "answeredAt": answered_at,
+            "traceparent": traceparent,
         }
         with self._lock:
             self._calls.append(call)

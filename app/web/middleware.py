@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, request
+from opentelemetry import trace
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..checkout.errors import InvalidRequest
@@ -109,12 +110,16 @@ class Envelope:
         path = environ.get("PATH_INFO", "")
         kind = kind_of(path)
         status = ""
+        trace_id = 0
 
         def start(
             status_line: str, headers: list[tuple[str, str]], exc_info: Any = None
         ) -> Callable[[bytes], object]:
-            nonlocal status
+            nonlocal status, trace_id
             status = status_line
+            # The request's span is current until its teardown, which runs after this
+            # (app/ops/tracing.py); with tracing off the span is invalid, its id 0.
+            trace_id = trace.get_current_span().get_span_context().trace_id
             headers.extend(self.fixed)
             headers.append(("X-Request-ID", rid))
             if kind.machine:
@@ -142,6 +147,8 @@ class Envelope:
                     "status": int(code),
                     "durationMs": round(elapsed * 1000, 1),
                 }
+                if trace_id:
+                    record["trace_id"] = format(trace_id, "032x")
                 access_log.info(json.dumps(record, separators=(",", ":")))
 
 
