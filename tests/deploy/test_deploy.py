@@ -340,6 +340,13 @@ def _events(sandbox: Sandbox, completed: list[str]) -> dict[str, int]:
 
 def test_a_reload_a_rolling_restart_and_a_crash_lose_and_double_no_completion(stack):
     sandbox, (first, second), proxy, deliverer = stack
+    # A host nginx does not serve never reaches an instance, nor comes back in an answer.
+    evil = requests.get(f"http://{NGINX}/signin", headers={"Host": "evil.example"}, timeout=5)
+    assert evil.status_code == 400 and "Location" not in evil.headers
+    assert "evil.example" not in evil.text
+    served = requests.get(f"http://{NGINX}/signin", allow_redirects=False, timeout=5)
+    assert served.headers["Location"].startswith(sandbox.url)  # its own name, to the provider
+    assert f"redirect_uri=http%3A%2F%2F{NGINX.replace(':', '%3A')}" in served.headers["Location"]
     run, start = Run(), time.monotonic()
     until = start + LOAD_FOR
     customers = [
