@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -146,6 +147,28 @@ class Sandbox:
     def expire_quotes(self) -> None:
         """Make every quote handed out so far expired, as ten minutes would."""
         requests.post(f"{self.url}/_sandbox/quotes/expire", timeout=5).raise_for_status()
+
+    def completed_events(self, baskets: list[str], within: float = 30.0) -> dict[str, Any]:
+        """Wait up to `within` s for each basket's verified `checkout.completed` at the
+        partner's receiver; what arrived, what is missing, and events delivered twice."""
+        wanted, deadline = set(baskets), time.monotonic() + within
+        while True:
+            found = requests.get(f"{self.url}/_sandbox/webhooks", timeout=10).json()["deliveries"]
+            delivered = [
+                d for d in found
+                if d["type"] == "checkout.completed" and d["verified"] and d["status"] == 204
+            ]  # fmt: skip
+            arrived = {d["body"]["data"]["basketId"] for d in delivered}
+            if wanted <= arrived or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        per_id = Counter(d["webhookId"] for d in delivered)
+        return {
+            "delivered": len(wanted & arrived),
+            "missing": sorted(wanted - arrived),
+            "delivered_twice": sum(1 for n in per_id.values() if n > 1),
+            "attempts_refused": sum(1 for d in found if d["status"] != 204),
+        }
 
     def expire_promotion(self, code: str) -> None:
         """Refuse `code` as expired from now on (until the next reset): a campaign ended."""

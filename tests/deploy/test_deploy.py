@@ -315,26 +315,6 @@ def _cycle(partner: Partner, n: int, run: Run) -> None:
             run.completed.append(basket["basketId"])
 
 
-def _events(sandbox: Sandbox, completed: list[str]) -> dict[str, int]:
-    wanted, deadline = set(completed), time.monotonic() + 30
-    while True:
-        found = requests.get(f"{sandbox.url}/_sandbox/webhooks", timeout=10).json()["deliveries"]
-        delivered = [
-            d for d in found
-            if d["type"] == "checkout.completed" and d["verified"] and d["status"] == 204
-        ]  # fmt: skip
-        arrived = {d["body"]["data"]["basketId"] for d in delivered}
-        if wanted <= arrived or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
-    per_id = Counter(d["webhookId"] for d in delivered)
-    return {
-        "events_delivered": len(wanted & arrived),
-        "events_missing": len(wanted - arrived),
-        "events_delivered_twice": sum(1 for n in per_id.values() if n > 1),
-    }
-
-
 # -- the test -------------------------------------------------------------------------------
 
 
@@ -395,8 +375,8 @@ def test_a_reload_a_rolling_restart_and_a_crash_lose_and_double_no_completion(st
     per_basket = Counter(order["basketId"] for order in orders)
     assert run.completed and all(per_basket[b] == 1 for b in run.completed), per_basket
     assert len({order["idempotencyKey"] for order in orders}) == len(orders)
-    events = _events(sandbox, run.completed)
-    assert events["events_missing"] == 0, events
+    events = sandbox.completed_events(run.completed)
+    assert events["missing"] == [], events
 
     figures = {
         "cycles": run.cycles,
@@ -416,7 +396,9 @@ def test_a_reload_a_rolling_restart_and_a_crash_lose_and_double_no_completion(st
             for a in answers
             if a.at > killed_at and (a.status == 502 or a.code == "checkout_in_progress")
         ),
-        **events,
+        "events_delivered": events["delivered"],
+        "events_missing": len(events["missing"]),
+        "events_delivered_twice": events["delivered_twice"],
     }
     (RESULTS / "deploy.json").write_text(json.dumps(figures, indent=2) + "\n")
     print(json.dumps(figures))

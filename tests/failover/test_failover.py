@@ -161,29 +161,6 @@ def _served(app_env: dict[str, str]) -> Iterator[Service]:
         service.stop()
 
 
-def _events(sandbox: Sandbox, completed: list[str]) -> dict[str, Any]:
-    """Wait for every completed basket's event at the partner's receiver; what arrived."""
-    wanted = set(completed)
-    deadline = time.monotonic() + EVENTS_WITHIN
-    while True:
-        found = requests.get(f"{sandbox.url}/_sandbox/webhooks", timeout=10).json()["deliveries"]
-        delivered = [
-            d for d in found
-            if d["type"] == "checkout.completed" and d["verified"] and d["status"] == 204
-        ]  # fmt: skip
-        arrived = {d["body"]["data"]["basketId"] for d in delivered}
-        if wanted <= arrived or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
-    per_id = Counter(d["webhookId"] for d in delivered)
-    return {
-        "delivered": len(wanted & arrived),
-        "missing": sorted(wanted - arrived),
-        "delivered_twice": sum(1 for n in per_id.values() if n > 1),
-        "attempts_refused": sum(1 for d in found if d["status"] != 204),
-    }
-
-
 def _check(
     topology: str,
     run: Run,
@@ -223,7 +200,7 @@ def _check(
     without_ttl = [key for key, ttl in new_primary() if ttl == -1]
     assert without_ttl == []
 
-    events = _events(sandbox, run.completed)
+    events = sandbox.completed_events(run.completed, within=EVENTS_WITHIN)
     assert events["missing"] == [], events
     last_503 = max((a.at for a in answers if a.status == 503), default=killed_at)
     figures = {
