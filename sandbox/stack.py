@@ -33,13 +33,14 @@ def free_port() -> int:
 
 
 def free_cluster_port() -> int:
-    """A free port whose cluster bus port (port + 10000, fixed in Redis 6.2) is free too;
-    both below Linux's ephemeral range (32768 up), so that no outgoing connection of a
-    busy test run is given the bus port between this check and the node's start."""
+    """A free port whose cluster bus port (port + 10000, fixed in Redis 6.2) is free too."""
     import random
 
+    # The system's randomness, not the `random` module's state, which a test library may
+    # have seeded alike in every pytest-xdist worker: two workers must not pick in step.
+    pick = random.SystemRandom()
     for _ in range(200):
-        port = random.randint(20000, 22767)
+        port = pick.randint(20000, 29999)
         try:
             for candidate in (port, port + 10000):
                 with socket.socket() as sock:
