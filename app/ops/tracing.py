@@ -90,9 +90,8 @@ def init_app(app: Flask) -> None:
     """Give `app` a span per request when tracing is configured; else do nothing.
 
     Called first in `create_app`: the span opens before every other `before_request` hook
-    and closes after the last teardown, so the guards' round trip and the funnel's write
-    are inside it. Not a page's session read: Flask opens the session before any hook, so
-    its one Redis command is a trace of its own (docs/operators/tracing.md).
+    and closes after the last teardown, so the session's read (app/web/sessions.py), the
+    guards' round trip and the funnel's write are inside it.
     """
     made = _process_provider()
     if made is None:

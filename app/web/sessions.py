@@ -6,6 +6,12 @@ the data (sign-in tokens, the landing's tracking, flask-wtf's CSRF secret, Authl
 state) lives in Redis under `Keys.signin(id)`, in Flask's tagged JSON, with a TTL renewed
 on every read and write. Tokens therefore never reach the browser. `rotate()` gives a
 session a new id (on sign-in), so an id planted before sign-in is worthless after it.
+
+Flask opens the session before any of the request's hooks; opening it here reads only the
+cookie. Redis is read by the request's own hook (`init_app`), after the in-flight bound and
+inside the request's trace: a request turned away, or for a route without a session, makes
+no round trip, and a page's session read is its request's span's child, not a trace of its
+own. Before that hook the session reads as empty.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import logging
 import secrets
 from typing import Any
 
-from flask import Flask, Request, Response, g, session
+from flask import Flask, Request, Response, session
 from flask.json.tag import TaggedJSONSerializer
 from flask.sessions import SessionInterface, SessionMixin
 from itsdangerous import BadSignature, Signer
@@ -41,10 +47,17 @@ def init_app(app: Flask) -> None:
     app.extensions[_EXTENSION] = Signer(secret_keys(app.config), salt=_SALT)
 
     @app.before_request
-    def session_store_down() -> None:
-        """Without Redis a page can neither know who is signed in nor check its forms."""
-        if g.get("session_unavailable"):
-            raise ServiceUnavailable("the session store is unavailable")
+    def read_session() -> None:
+        """The session's data, read once the request has been let in."""
+        if not isinstance(session, RedisSession) or session.loaded:
+            return
+        try:
+            session.load(app)
+        except FAILURES as exc:
+            # Without Redis a page can neither know who is signed in nor check its forms.
+            log.warning("session store unavailable: %s", type(exc).__name__)
+            redis_failed.send(exc)
+            raise ServiceUnavailable("the session store is unavailable") from None
 
 
 def first_touch_link() -> str | None:
@@ -70,6 +83,23 @@ class RedisSession(CallbackDict[str, Any], SessionMixin):
         self.previous_sid: str | None = None
         # The cookie was signed with a fallback key: sign it again with the current one.
         self.sign_again = False
+        # A new session has nothing stored to read; a cookie's is read by `load`.
+        self.loaded = new
+
+    def load(self, app: Flask) -> None:
+        """Read what Redis holds for this id, renewing its idle TTL (a session ends after
+        SESSION_TTL_SECONDS idle). What was written before the read stays over what was
+        stored. Nothing stored, or nothing readable: a new session, under a new id."""
+        adapters = services()
+        ttl = int(app.config["SESSION_TTL_SECONDS"])
+        stored = adapters.redis.getex(adapters.keys.signin(self.sid), ex=ttl)
+        self.loaded = True
+        data = _decoded(stored)
+        if data is None:
+            self.sid, self.new, self.sign_again = _new_id(), True, False
+            return
+        for key, value in data.items():
+            dict.setdefault(self, key, value)  # not a change: no callback
 
     def rotate(self) -> None:
         """A new id for the same data; the old key is deleted when the response is saved."""
@@ -77,6 +107,16 @@ class RedisSession(CallbackDict[str, Any], SessionMixin):
             self.previous_sid = self.sid
         self.sid = _new_id()
         self.modified = True
+
+
+def _decoded(stored: bytes | None) -> dict[str, Any] | None:
+    if stored is None:
+        return None
+    try:
+        data = RedisSessionInterface.serializer.loads(stored.decode())
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _send(pipe: Any) -> None:
@@ -109,33 +149,21 @@ class RedisSessionInterface(SessionInterface):
         if not kind_of(request.path).session:
             return None  # Flask's NullSession: readable, refuses writes, no round trip
         found = self._session_id(app, request)
-        if found is not None:
-            sid, current_key = found
-            ttl = int(app.config["SESSION_TTL_SECONDS"])
-            try:
-                # Reading renews the idle TTL: a session ends after SESSION_TTL_SECONDS idle.
-                adapters = services()
-                stored = adapters.redis.getex(adapters.keys.signin(sid), ex=ttl)
-            except FAILURES as exc:
-                log.warning("session store unavailable: %s", type(exc).__name__)
-                redis_failed.send(exc)
-                g.session_unavailable = True
-                return None
-            if stored is not None:
-                try:
-                    data = self.serializer.loads(stored.decode())
-                except ValueError:
-                    data = None
-                if isinstance(data, dict):
-                    opened = RedisSession(data, sid, new=False)
-                    opened.sign_again = not current_key
-                    return opened
-        return RedisSession(None, _new_id(), new=True)
+        if found is None:
+            return RedisSession(None, _new_id(), new=True)
+        sid, current_key = found
+        opened = RedisSession(None, sid, new=False)  # read by the request's hook
+        opened.sign_again = not current_key
+        return opened
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         if not isinstance(session, RedisSession):
             return
+        if not session.loaded and not session.modified:
+            return  # never read (turned away first): nothing to write, the cookie stands
         try:
+            if not session.loaded:  # written to before it was read: outside a request
+                session.load(app)
             self._save(app, session, response)
         except FAILURES as exc:
             # The page has been rendered already; the customer sees the next request fail.

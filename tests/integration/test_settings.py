@@ -194,6 +194,21 @@ def test_pages_answer_503_while_redis_is_down_and_recover(make_app, sandbox: San
         redis.stop()
 
 
+def test_a_session_written_before_it_is_read_keeps_what_was_stored(app: Flask, client):
+    """Outside a request (Flask's `session_transaction`) no hook reads the session: what is
+    written goes over what Redis holds, and the rest is kept."""
+    from app.web.sessions import FIRST_TOUCH
+
+    assert client.get("/start?subscription=SUB-1001&offer=OFFER-SPORTS").status_code == 200
+    with client.session_transaction() as opened:
+        assert not opened.loaded and dict(opened) == {}
+        opened["language"] = "cy"
+    with client.session_transaction() as opened:
+        opened.load(app)
+        assert opened["language"] == "cy"
+        assert opened[FIRST_TOUCH]["subscription"] == "SUB-1001"
+
+
 def test_a_completion_abandoned_midway_is_taken_over_and_submitted_once(make_app, sandbox: Sandbox):
     """A worker died after claiming the basket: a retry finishes the job, once."""
     from dataclasses import replace

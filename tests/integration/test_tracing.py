@@ -223,6 +223,26 @@ def test_a_change_is_one_trace_from_the_checkout_to_the_backend_and_siteverify(
     assert root.resource["deployment.environment"] == "test"
 
 
+def test_a_pages_session_read_is_a_child_of_its_request(traced: Running, collector: Collector):
+    """The session is read by the request's own hook, inside its span (app/web/sessions.py)."""
+    browser = requests.Session()
+    link = traced.url + "/start?subscription=SUB-1001&offer=OFFER-SPORTS"
+    assert browser.get(link, timeout=5).status_code == 200
+    assert browser.cookies.get("checkout_session")
+    request_id = f"page-{uuid.uuid4().hex}"
+    again = browser.get(link, headers={"X-Request-ID": request_id}, timeout=5)
+    assert again.status_code == 200
+
+    spans = collector.trace(traced.log_line(request_id)["trace_id"])
+    (root,) = [span for span in spans if span.parent_id is None]
+    assert (root.kind, root.name) == (SERVER, "GET /start")
+    (read,) = [span for span in spans if span.name == "GETEX"]
+    assert read.kind == CLIENT and read.parent_id == root.span_id
+    # No Redis command of a page is a trace of its own.
+    orphans = [s.name for s in collector.spans if s.parent_id is None and s.kind == CLIENT]
+    assert orphans == []
+
+
 def test_the_identity_providers_keys_are_fetched_inside_a_request(
     traced: Running, collector: Collector, sandbox: Sandbox
 ):

@@ -186,12 +186,19 @@ def one_at_a_time_app(app_env: dict[str, str]) -> Iterator[Service]:
 
 
 def test_past_the_bound_the_answer_is_busy_and_quick(
-    one_at_a_time_app: Service, sandbox: Sandbox
+    one_at_a_time_app: Service, sandbox: Sandbox, app_env: dict[str, str], app_redis: Any
 ) -> None:
     url = one_at_a_time_app.url
     alice = Partner(url, sandbox.token("alice"))
     carol = Partner(url, sandbox.token("carol"))
     assert alice.create().status_code == 201
+    # A customer with a session, its TTL marked down to tell whether a request renewed it.
+    browser = requests.Session()
+    landing = browser.get(url + "/start?subscription=SUB-1001&offer=OFFER-SPORTS", timeout=5)
+    assert landing.status_code == 200
+    sid = browser.cookies["checkout_session"].rsplit(".", 1)[0]
+    key = f"{app_env['CHECKOUT_REDIS_KEY_PREFIX']}:signin:{{{sid}}}"
+    assert app_redis.expire(key, 60)
     # Long enough to hold the one place on a busy machine, shorter than a backend read.
     sandbox.fault("slow", path="/backend/v1/subscriptions/SUB-1001/quotes", delaySeconds=3.0)
     since = time.time()
@@ -203,7 +210,7 @@ def test_past_the_bound_the_answer_is_busy_and_quick(
             time.sleep(0.02)
 
         busy = carol.create("SUB-3003")
-        page = requests.get(url + "/", timeout=5)
+        page = browser.get(url + "/", timeout=5)
         health = requests.get(url + "/healthz", timeout=5)
         static = requests.get(url + "/static/checkout.css", timeout=5)
 
@@ -213,5 +220,9 @@ def test_past_the_bound_the_answer_is_busy_and_quick(
     assert busy.headers["Retry-After"] == "2"
     assert page.status_code == 503 and page.headers["Retry-After"] == "2"
     assert "nothing was changed" in page.text
+    # Turned away before its session was read: no round trip, and the cookie stands.
+    assert 0 < app_redis.ttl(key) <= 60 and "Set-Cookie" not in page.headers
+    assert browser.get(url + "/", timeout=5).status_code == 200
+    assert app_redis.ttl(key) > 60  # read, and so renewed, once let in
     assert health.status_code == 200 and static.status_code == 200
     assert_problem(carol.get(), 404, "basket_not_found")
