@@ -46,6 +46,8 @@ def build(config: dict[str, Any]) -> Services:
     threads = int(config["THREADS"])  # one connection, one fan-out task per request at most
     connect_timeout = float(config["SUBSCRIPTION_API_CONNECT_TIMEOUT"])
     read_timeout = float(config["SUBSCRIPTION_API_READ_TIMEOUT"])
+    # How long partner events' keys live: the basket's script and the outbox's set them alike.
+    events_kept = int(float(config["WEBHOOK_RETENTION_DAYS"]) * 86400)
     backend = SubscriptionClient(
         config["SUBSCRIPTION_API_URL"],
         config["SUBSCRIPTION_API_TOKEN"],
@@ -66,7 +68,7 @@ def build(config: dict[str, Any]) -> Services:
         min_replicas=config["REDIS_MIN_REPLICAS"],
         replica_timeout_ms=config["REDIS_MIN_REPLICAS_TIMEOUT_MS"],
         events=bool(config["WEBHOOK_URL"]),
-        events_kept=int(float(config["WEBHOOK_RETENTION_DAYS"]) * 86400),
+        events_kept=events_kept,
     )
     checkout = Checkout(
         store,
@@ -105,7 +107,7 @@ def build(config: dict[str, Any]) -> Services:
             keys,
             schedule=config["WEBHOOK_RETRY_SCHEDULE"],
             lease=float(config["WEBHOOK_LEASE_SECONDS"]),
-            retention=float(config["WEBHOOK_RETENTION_DAYS"]) * 86400,
+            retention=events_kept,
         ),
         sender=Sender(
             config["WEBHOOK_URL"],

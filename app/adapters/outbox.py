@@ -211,20 +211,32 @@ class Outbox:
         return deliveries
 
     def _take_due(self, shard: str, now: float, most: int) -> list[Delivery]:
-        ids = self._due(keys=[self.keys.deliveries(shard)], args=[now, now + self.lease, most])
-        deliveries = []
-        for raw_id in ids:
-            event_id = raw_id.decode()
-            raw = self.client.get(self.keys.event(shard, event_id))
-            if raw is None:  # its record expired: nothing left to send
-                self.client.zrem(self.keys.deliveries(shard), event_id)
-                self.client.zrem(self.keys.undelivered(shard), event_id)
-                continue
-            record = json.loads(raw)
-            deliveries.append(
-                Delivery(shard, Event.from_json(record["event"]), int(record["attempts"]))
-            )
-        return deliveries
+        due = self._due(keys=[self.keys.deliveries(shard)], args=[now, now + self.lease, most])
+        ids = [raw.decode() for raw in due]
+        records = self._records([(shard, event_id) for event_id in ids])
+        expired = [
+            event_id for event_id, record in zip(ids, records, strict=True) if record is None
+        ]
+        if expired:  # their records expired: nothing left to send
+            pipe = self.client.pipeline(transaction=False)
+            pipe.zrem(self.keys.deliveries(shard), *expired)
+            pipe.zrem(self.keys.undelivered(shard), *expired)
+            pipe.execute()
+        return [
+            Delivery(shard, Event.from_json(record["event"]), int(record["attempts"]))
+            for record in records
+            if record is not None
+        ]
+
+    def _records(self, events: list[tuple[str, str]]) -> list[dict[str, Any] | None]:
+        """The delivery records of these (shard, event id)s, in one round trip; None where
+        a record has expired."""
+        if not events:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for shard, event_id in events:
+            pipe.get(self.keys.event(shard, event_id))
+        return [None if raw is None else json.loads(raw) for raw in pipe.execute()]
 
     # -- an attempt's end ----------------------------------------------------------------------
 
@@ -328,15 +340,18 @@ class Outbox:
             for raw_id, at in members:
                 found.append((at, shard, raw_id.decode()))
         found.sort(reverse=True)
+        found = found[:most]
+        records = self._records([(shard, event_id) for _, shard, event_id in found])
         rows = []
-        for at, shard, event_id in found[:most]:
-            raw = self.client.get(self.keys.event(shard, event_id))
-            if raw is None:  # kept no longer: its record expired
-                self.client.zrem(self.keys.failed(shard), event_id)
+        expired = self.client.pipeline(transaction=False)
+        for (at, shard, event_id), record in zip(found, records, strict=True):
+            if record is None:  # kept no longer: its record expired
+                expired.zrem(self.keys.failed(shard), event_id)
                 continue
-            record = json.loads(raw)
             event = Event.from_json(record["event"])
             rows.append({**record, "id": event_id, "shard": shard, "type": event.type, "at": at})
+        if len(expired):
+            expired.execute()
         return rows
 
     def failed_count(self) -> int:
