@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from ..checkout.errors import (
     BasketChanged,
@@ -39,7 +40,7 @@ from ..checkout.errors import (
     UpstreamError,
 )
 from ..config import Defaults
-from ..web.problems import ANSWERS, Answer, ServerBusy
+from ..web.problems import Answer, HTTPProblem, ServerBusy, answer_for, problem_fields
 from .schemas import BasketAnswer, CreateBasket, Problem, UpdateBasket
 
 PATH = "/api/v1/checkout/basket"
@@ -55,19 +56,17 @@ class Refusal:
 
     @classmethod
     def of(cls, error: type[CheckoutError]) -> Refusal:
-        return cls(error.code, _answer(error))
+        return cls(error.code, answer_for(error))
+
+    @classmethod
+    def of_http(cls, exc: HTTPException) -> Refusal:
+        """One of HTTP's own errors, answered as app/web/problems.py answers it."""
+        made = HTTPProblem(exc)
+        return cls(made.code, made.answer)
 
 
-def _answer(error: type[CheckoutError]) -> Answer:
-    return next(ANSWERS[kind] for kind in error.__mro__ if kind in ANSWERS)
-
-
-# Werkzeug's own answer to a body over CHECKOUT_MAX_CONTENT_LENGTH (app/web/problems.py
-# answers it in the same shape).
-TOO_LARGE = Refusal(
-    "request_entity_too_large",
-    Answer(413, "Request Entity Too Large", "The request body is too large", "problem"),
-)
+# A body over CHECKOUT_MAX_CONTENT_LENGTH.
+TOO_LARGE = Refusal.of_http(RequestEntityTooLarge())
 # What any call can meet, whatever it asks.
 _EVERY_CALL = (Unauthorized, UpstreamError, ServiceUnavailable, ServerBusy)
 
@@ -262,11 +261,7 @@ def _refusal_answer(method: str, status: int, refusals: list[Refusal]) -> dict[s
         refusal.code: {
             "summary": refusal.answer.title,
             "value": {
-                "type": f"urn:problem:checkout:{refusal.code}",
-                "title": refusal.answer.title,
-                "status": status,
-                "detail": refusal.answer.detail_for(method),
-                "code": refusal.code,
+                **problem_fields(refusal.code, refusal.answer, method),
                 "requestId": "6f1c0e0e6a3b4b1f9f0f4a8c2d1e3f40",
             },
         }

@@ -83,13 +83,13 @@ class HTTPProblem(CheckoutError):
     def __init__(self, exc: HTTPException) -> None:
         super().__init__()
         self.code = (exc.name or "error").lower().replace(" ", "_")
+        status = exc.code or 500
+        page, detail = _HTTP_ANSWERS.get(status, ("unexpected" if status >= 500 else "problem", ""))
         self.answer = Answer(
-            exc.code or 500,
+            status,
             exc.name or "Error",
-            exc.description or exc.name or "Error",
-            _PAGE_BY_STATUS.get(
-                exc.code or 500, "unexpected" if (exc.code or 500) >= 500 else "problem"
-            ),
+            detail or exc.description or exc.name or "Error",
+            page,
         )
 
 
@@ -213,31 +213,39 @@ ANSWERS: dict[type[CheckoutError], Answer] = {
         retry_after=2,
     ),
 }
-# The pages of plain HTTP errors, which have no class of ours.
-_PAGE_BY_STATUS = {404: "not_found", 405: "problem", 413: "problem"}
+# Plain HTTP errors, which have no class of ours: their page, and our wording where
+# Werkzeug's ("The data value transmitted exceeds the capacity limit.") would not say.
+_HTTP_ANSWERS = {
+    404: ("not_found", ""),
+    405: ("problem", ""),
+    413: ("problem", "The request body is too large"),
+}
+
+
+def answer_for(kind: type[CheckoutError]) -> Answer:
+    """The answer to a refusal of this class: its own, else its nearest parent's."""
+    return next(ANSWERS[parent] for parent in kind.__mro__ if parent in ANSWERS)
 
 
 def answer_of(error: CheckoutError) -> Answer:
-    if isinstance(error, HTTPProblem):
-        return error.answer
-    for kind in type(error).__mro__:
-        answer = ANSWERS.get(kind)
-        if answer is not None:
-            return answer
-    raise LookupError(type(error))  # unreachable: CheckoutError has an answer
+    return error.answer if isinstance(error, HTTPProblem) else answer_for(type(error))
+
+
+def problem_fields(code: str, answer: Answer, method: str, detail: str = "") -> dict[str, Any]:
+    """A problem's standard members (RFC 9457) and its code, as answered and as described."""
+    return {
+        "type": f"urn:problem:checkout:{code}",
+        "title": answer.title,
+        "status": answer.status,
+        "detail": detail or answer.detail_for(method),
+        "code": code,
+    }
 
 
 def problem_body(error: CheckoutError, answer: Answer, method: str) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "type": f"urn:problem:checkout:{error.code}",
-        "title": answer.title,
-        "status": answer.status,
-        "detail": error.reason
-        if answer.detail_from_reason and error.reason
-        else answer.detail_for(method),
-        "code": error.code,
-        "requestId": request_id(),
-    }
+    own = error.reason if answer.detail_from_reason else None
+    body = problem_fields(error.code, answer, method, own or "")
+    body["requestId"] = request_id()
     if error.reason:
         body["reason"] = error.reason
     body.update(error.extra)

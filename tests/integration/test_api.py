@@ -132,6 +132,7 @@ def test_a_body_over_the_limit_is_refused(partner):
     response = partner("alice").create(tracking={"utm_source": "x" * 40_000})
     assert response.status_code == 413
     assert response.headers["Content-Type"] == "application/problem+json"
+    assert response.json()["detail"] == "The request body is too large"  # as described
 
 
 # -- 401 on every operation ---------------------------------------------------------------
