@@ -10,6 +10,7 @@ app/web/problems.py.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -137,12 +138,13 @@ def start() -> str:
         raise SubscriptionNotFound("the link names no subscription")
     offer_id = request.args.get("offer", "")
     new_visit = _remember_first_touch(subscription_id)
+    promotion_of = _promotion_of_link(subscription_id)  # asked beside the subscription
     subscription = services().checkout.subscription_of(customer_or_none(), subscription_id)
     refuse_if_locked(subscription.pending_change)
     if new_visit:  # once per link followed, not per reload
         journey_step.send("opened")
     offer = next((o for o in subscription.eligible_offers if o.id == offer_id), None)
-    promotion, refused = _promotion_of_link(subscription_id)
+    promotion, refused = promotion_of()
     form = StartForm(
         subscription=subscription_id,
         offer=offer.id if offer else "",
@@ -157,18 +159,27 @@ def start() -> str:
     )
 
 
-def _promotion_of_link(subscription_id: str) -> tuple[Promotion | None, PromoInvalid | None]:
+def _promotion_of_link(
+    subscription_id: str,
+) -> Callable[[], tuple[Promotion | None, PromoInvalid | None]]:
     """The deal the link's `promo=` names, or why it cannot be used (the customer then
-    carries on without it)."""
+    carries on without it): asked of the backend at once, on the fan-out pool, so that it
+    waits beside the subscription's read; the call returned gives it."""
     code = request.args.get("promo", "").strip()
     if not code:
-        return None, None
+        return lambda: (None, None)
     if not is_promo_code(code):
-        return None, PromoInvalid(_("That code is not one we know."), why="unknown")
-    try:
-        return services().checkout.promotion(subscription_id, code), None
-    except PromoInvalid as refused:
-        return None, refused
+        unknown = PromoInvalid(_("That code is not one we know."), why="unknown")
+        return lambda: (None, unknown)
+    asked = services().fanout.start(services().checkout.promotion, subscription_id, code)
+
+    def answer() -> tuple[Promotion | None, PromoInvalid | None]:
+        try:
+            return asked.result(), None
+        except PromoInvalid as refused:
+            return None, refused
+
+    return answer
 
 
 def _remember_first_touch(subscription_id: str) -> bool:
