@@ -134,19 +134,9 @@ class Metrics:
         if self.registry is None:
             MultiProcessCollector(registry)
         else:
-            registry.register(_Own(self.registry))
+            registry.register(self.registry)  # a registry collects like any collector
         registry.register(_Deliveries(outbox))
         return generate_latest(registry), CONTENT_TYPE_LATEST
-
-
-class _Own:
-    """This app's own registry, read into a scrape's."""
-
-    def __init__(self, registry: Any) -> None:
-        self.registry = registry
-
-    def collect(self) -> Iterable[Any]:
-        return self.registry.collect()
 
 
 class _Deliveries:

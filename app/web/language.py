@@ -44,7 +44,7 @@ def init_app(app: Flask) -> None:
     Babel(
         app,
         locale_selector=lambda: LOCALES[chosen()],
-        timezone_selector=lambda: str(app.config["DISPLAY_TIMEZONE"]),
+        default_timezone=str(app.config["DISPLAY_TIMEZONE"]),
         default_translation_directories=str(TRANSLATIONS),
     )
     app.before_request(_remember)
