@@ -11,7 +11,7 @@ Threads rather than gevent: requests, redis-py and the fan-out pool work unchang
 nothing has to be monkey-patched before the app is imported.
 
 `CHECKOUT_THREADS` is also the app's `THREADS` setting, which sizes its upstream
-connection pools and its fan-out pool (app/fanout.py), so they always fit.
+connection pools and its fan-out pool (app/adapters/fanout.py), so they always fit.
 """
 
 import multiprocessing
@@ -49,7 +49,7 @@ backlog = 2048
 # Recycle workers now and then so a slow leak cannot grow without bound.
 max_requests = 20000
 max_requests_jitter = 2000
-# Our own one-line JSON access log (app/middleware.py) carries the request id.
+# Our own one-line JSON access log (app/web/middleware.py) carries the request id.
 accesslog = None
 errorlog = "-"
 # gunicorn 25+ opens a control socket at one path per user (~/.gunicorn/gunicorn.ctl):
@@ -64,7 +64,7 @@ _made = [""]  # the metrics directory on_starting made, if it made one
 
 
 def on_starting(server: object) -> None:
-    """A fresh directory for the workers' metrics (app/metrics.py), before any forks:
+    """A fresh directory for the workers' metrics (app/ops/metrics.py), before any forks:
     `PROMETHEUS_MULTIPROC_DIR` emptied when it is set, else a new temporary one."""
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if directory:

@@ -179,7 +179,6 @@ def events_page() -> str:
         failed=outbox.failed(),
         depth=depth,
         oldest=oldest,
-        form=ResendForm(),
         when=_moment,
     )
 

@@ -49,7 +49,6 @@ from ..signals import journey_step
 from ..web import landing
 from ..web.guards import admit, verifying
 from ..web.language import local_time, long_date, money
-from ..web.middleware import csp_nonce, request_id
 from ..web.services import services
 from ..web.sessions import FIRST_TOUCH, first_touch_link
 from .forms import ConfirmForm, OfferForm, PromoForm, StartForm, ValidationError
@@ -68,8 +67,6 @@ def init_app(app: Flask) -> None:
     app.context_processor(_page_context)
     app.add_template_filter(line_text, "line")
     config = app.config
-    app.add_template_global(csp_nonce)
-    app.add_template_global(request_id)
     app.jinja_env.globals.update(
         recaptcha_site_key=config["RECAPTCHA_SITE_KEY"],
         recaptcha_action=config["RECAPTCHA_ACTION"],

@@ -158,3 +158,6 @@ def init_app(app: Flask) -> None:
     if proxies > 0:
         wsgi_app = ProxyFix(wsgi_app, x_for=proxies, x_proto=proxies)
     app.wsgi_app = Envelope(app, wsgi_app)  # type: ignore[method-assign]
+    # Every page, ours and the error pages alike, names its request and its scripts' nonce.
+    app.add_template_global(csp_nonce)
+    app.add_template_global(request_id)
