@@ -7,16 +7,18 @@ backend client turns into one `UpstreamError`.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 # Subscription, offer and order ids: short, printable, no markup or separators. The API's
 # description and its validation use this same pattern (app/api/schemas.py).
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 _ID = re.compile(ID_PATTERN)
+T = TypeVar("T")
 
 
 def is_id(value: object) -> bool:
@@ -43,6 +45,19 @@ def _date(data: object, key: str) -> str:
     value = _require(data, key, str)
     date.fromisoformat(value)
     return str(value)
+
+
+def _optional(data: object, key: str, read: Callable[[object, str], T]) -> T | None:
+    """What `read` makes of `data[key]`; None when the key is absent or null."""
+    return read(data, key) if isinstance(data, dict) and data.get(key) is not None else None
+
+
+def _count(data: object, key: str) -> int:
+    return int(_require(data, key, int))
+
+
+def _list(data: object, key: str) -> list[Any]:
+    return list(_require(data, key, list))
 
 
 def _instant(data: object, key: str) -> float:
@@ -156,6 +171,13 @@ def is_promo_code(value: object) -> bool:
     return isinstance(value, str) and bool(_PROMO.match(value))
 
 
+def _promo(data: object, key: str) -> str:
+    code = _require(data, key, str)
+    if not is_promo_code(code):
+        raise ValueError(f"{key!r} is not a promotion code")
+    return str(code)
+
+
 @dataclass(frozen=True, slots=True)
 class Promotion:
     """A campaign's deal, as the backend names it: "Sports at half price for 3 months"."""
@@ -167,11 +189,10 @@ class Promotion:
     @classmethod
     def parse(cls, data: object) -> Promotion:
         offer = data.get("offerId") if isinstance(data, dict) else None
-        code = _require(data, "code", str)
-        if not is_promo_code(code):
-            raise ValueError("'code' is not a promotion code")
         return cls(
-            code, _require(data, "description", str), _id(data, "offerId") if offer else None
+            _promo(data, "code"),
+            _require(data, "description", str),
+            _id(data, "offerId") if offer else None,
         )
 
 
@@ -194,17 +215,13 @@ class QuoteLine:
         kind = _require(data, "kind", str)
         if kind not in LINE_KINDS:
             raise ValueError(f"{kind!r} is not a kind of line")
-        months = data.get("months") if isinstance(data, dict) else None
-        if months is not None and (not isinstance(months, int) or isinstance(months, bool)):
-            raise ValueError("'months' is not a number")
-        offer = data.get("offerId") if isinstance(data, dict) else None
         return cls(
             kind=kind,
-            offer_id=_id(data, "offerId") if offer is not None else None,
+            offer_id=_optional(data, "offerId", _id),
             description=_require(data, "description", str),
             amount=Money.parse(_require(data, "amount", dict), signed=True),
             recurring=_require(data, "recurring", bool),
-            months=months,
+            months=_optional(data, "months", _count),
             starts_on=_date(data, "startsOn"),
         )
 
@@ -237,21 +254,16 @@ class Quote:
 
     @classmethod
     def parse(cls, data: object) -> Quote:
-        found = data if isinstance(data, dict) else {}
-        due, promo, lines = found.get("dueToday"), found.get("promoCode"), found.get("lines")
-        if promo is not None and not is_promo_code(promo):
-            raise ValueError("'promoCode' is not a promotion code")
+        due = data.get("dueToday") if isinstance(data, dict) else None
         return cls(
             quote_id=_id(data, "quoteId"),
             expires_at=_instant(data, "expiresAt"),
             current_price=Money.parse(_require(data, "currentPrice", dict)),
             new_price=Money.parse(_require(data, "newPrice", dict)),
             effective_date=_date(data, "effectiveDate"),
-            lines=tuple(QuoteLine.parse(line) for line in _require(data, "lines", list))
-            if lines is not None
-            else (),
+            lines=tuple(map(QuoteLine.parse, _optional(data, "lines", _list) or ())),
             due_today=Money.parse(due) if due is not None else None,
-            promo_code=promo,
+            promo_code=_optional(data, "promoCode", _promo),
         )
 
 
