@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import partial
-from typing import Any
+from typing import Any, TypeGuard
 
 from .basket import COMPLETED, COMPLETING, OPEN, Basket, new_basket_id
 from .errors import (
@@ -243,7 +243,7 @@ class Checkout:
             self._ensure_open(basket)
             chosen = _with_choices(basket, add, remove)
             given = False
-            if not isinstance(promo_code, Keep) and promo_code != basket.promo_code:
+            if _new_code(promo_code, basket):
                 promotion = (
                     self.backend.promotion(basket.subscription_id, promo_code)
                     if promo_code
@@ -280,7 +280,7 @@ class Checkout:
         promo_code: str | None | Keep = KEEP,
     ) -> bool:
         """Whether these choices would leave the basket's changes (and code) as they are."""
-        if not isinstance(promo_code, Keep) and promo_code != basket.promo_code:
+        if _new_code(promo_code, basket):
             return False
         try:
             return _same_choices(_with_choices(basket, add, remove), basket)
@@ -561,6 +561,11 @@ def _agreed(basket: Basket) -> tuple[object, ...]:
 def _offered(quote: Quote) -> tuple[object, ...]:
     """The same of a quote, to compare with `_agreed`."""
     return (quote.new_price, quote.due_today, quote.promo_code)
+
+
+def _new_code(promo_code: str | None | Keep, basket: Basket) -> TypeGuard[str | None]:
+    """Whether a change names another code than the basket has (or takes its code away)."""
+    return not isinstance(promo_code, Keep) and promo_code != basket.promo_code
 
 
 def _same_choices(one: Basket, other: Basket) -> bool:
