@@ -243,6 +243,7 @@ def test_killing_the_primary_behind_sentinel_loses_nothing(
         "CHECKOUT_RATE_LIMIT_UPDATE": "100000/60",
     }
     first = sentinels.primary.port
+
     def keys_on_new_primary() -> list[tuple[bytes, int]]:
         client = redis.Redis(port=sentinels.replica.port)
         found = [(key, client.ttl(key)) for key in client.scan_iter(match=f"{PREFIX}:*")]
