@@ -17,13 +17,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -318,16 +319,25 @@ def _redis_ping(port: int) -> bool:
         return False
 
 
-def wait_for(check: object, what: str, process: subprocess.Popen[bytes] | None = None) -> None:
-    """Until `check()` is true, for up to 30 s; sooner an error if `process` exits."""
-    deadline = time.monotonic() + 30
+def wait_for(
+    check: Callable[..., T | None],  # `...`: a lambda may bind loop variables as defaults
+    what: str,
+    process: subprocess.Popen[bytes] | None = None,
+    *,
+    within: float = 30.0,
+    every: float = 0.05,
+) -> T:
+    """Call `check` every `every` s until it gives something true, and return that; for
+    up to `within` s (then `TimeoutError`), sooner an error if `process` exits."""
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"{what} exited with {process.returncode} before it was ready")
-        if check():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"{what} was not ready within 30 s")
+        found = check()
+        if found:
+            return found
+        time.sleep(every)
+    raise TimeoutError(f"waited {within:g} s for {what}")
 
 
 def _stop(process: subprocess.Popen[bytes] | None) -> None:

@@ -30,6 +30,7 @@ from sandbox.stack import (
     app_settings,
     free_port,
     sandbox_service,
+    wait_for,
 )
 
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-results" / "screenshots"
@@ -45,8 +46,8 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Each suite is marked by its folder: tests/unit, tests/integration, tests/e2e,
-    tests/failover."""
-    suites = ("unit", "integration", "e2e", "failover")
+    tests/failover, tests/deploy."""
+    suites = ("unit", "integration", "e2e", "failover", "deploy")
     for item in items:
         suite = next((part for part in item.path.parts if part in suites), None)
         if suite is not None:
@@ -177,6 +178,12 @@ class Sandbox:
         )
         response.raise_for_status()
 
+    def today(self) -> str:
+        """The backend's today ("2027-02-27"), fixed or the real one."""
+        response = requests.get(f"{self.url}/_sandbox/today", timeout=5)
+        response.raise_for_status()
+        return str(response.json()["today"])
+
     def set_today(self, day: str | None) -> None:
         """The backend's today ("2027-02-27"), until the next reset; None: the real one."""
         url = f"{self.url}/_sandbox/today"
@@ -184,6 +191,17 @@ class Sandbox:
             requests.delete(url, timeout=5).raise_for_status()
         else:
             requests.put(url, json={"date": day}, timeout=5).raise_for_status()
+
+    def faults(self) -> list[dict[str, Any]]:
+        """The faults still pending: each is used up as its call arrives."""
+        response = requests.get(f"{self.url}/_sandbox/faults", timeout=5)
+        response.raise_for_status()
+        return list(response.json()["faults"])
+
+    def wait_faults_taken(self, within: float = 15.0) -> None:
+        """Wait until every counted fault has met its call: a `slow` one's call is then
+        in flight, held by the sandbox."""
+        wait_for(lambda: not self.faults(), "the faults to be taken", within=within, every=0.02)
 
     def clear_faults(self) -> None:
         requests.delete(f"{self.url}/_sandbox/faults", timeout=5).raise_for_status()

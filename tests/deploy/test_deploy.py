@@ -47,14 +47,13 @@ from sandbox.stack import (
     Service,
     app_settings,
     deliverer_service,
+    free_port,
     gunicorn_service,
     sandbox_service,
     wait_for,
 )
 from tests.conftest import Sandbox
 from tests.integration.conftest import Partner
-
-pytestmark = pytest.mark.deploy
 
 RESULTS = ROOT / "test-results"
 NGINX = "127.0.0.1:8080"
@@ -206,7 +205,7 @@ def stack(
     for port in (8080, *INSTANCES):
         _free(port)
     RESULTS.mkdir(exist_ok=True)
-    sandbox_server = sandbox_service(_port(), latency="realistic").start(quiet=True)
+    sandbox_server = sandbox_service(free_port(), latency="realistic").start(quiet=True)
     env = {
         **app_settings(sandbox_server.url, redis_url),
         **DELIVERY,
@@ -232,12 +231,6 @@ def stack(
         for instance in instances:
             instance.stop()
         sandbox_server.stop()
-
-
-def _port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 # -- the load -------------------------------------------------------------------------------

@@ -18,8 +18,6 @@ from sandbox.stack import Service, free_port, gunicorn_service
 from tests.conftest import Sandbox
 from tests.integration.conftest import Partner
 
-pytestmark = pytest.mark.deploy
-
 GRACEFUL_TIMEOUT = 10
 SLOW = 3.0  # the backend's quote, held this long by the sandbox
 
@@ -44,7 +42,7 @@ def test_sigterm_drains_then_exits_and_cuts_no_request(instance: Service, sandbo
 
     in_flight = threading.Thread(target=change)
     in_flight.start()
-    time.sleep(0.5)  # the change now waits on the backend
+    sandbox.wait_faults_taken()  # the change now waits on the backend
     balancer = requests.Session()
     assert balancer.get(instance.url + "/readyz", timeout=5).status_code == 200
 

@@ -212,6 +212,12 @@ def rewrite_session(page: Page, client: redis.Redis, keys: Keys, change: Any) ->
     client.set(key, json.dumps(data), keepttl=True)
 
 
+def expire_baskets(client: redis.Redis, keys: Keys) -> None:
+    """Delete every basket of this worker's app, as if their TTL ran out."""
+    for key in client.scan_iter(match=keys.baskets()):
+        client.delete(key)
+
+
 def tag(page: Page, text: str) -> Any:
     """The "Adding" / "Removing" / "Suggested" label of an offer."""
     return page.locator(".tag", has_text=text)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -19,6 +18,7 @@ from tests.e2e.conftest import (
     EFFECTIVE_TEXT,
     TRACKING,
     check_page,
+    expire_baskets,
     heading,
     link,
     only_order,
@@ -82,8 +82,7 @@ def test_an_expired_basket_is_rebuilt_from_the_original_link(
 ) -> None:
     open_basket(page)
     press(page, "Add Kids")
-    for key in redis_client.scan_iter(match=keys.baskets()):
-        redis_client.delete(key)  # as if the basket's TTL ran out
+    expire_baskets(redis_client, keys)
 
     response = page.reload()
     assert response is not None and response.status == 404
@@ -220,8 +219,7 @@ def test_a_busy_moment_says_nothing_was_changed_and_to_try_again(
     with ThreadPoolExecutor(1) as pool:
         held = pool.submit(requests.get, url + link("SUB-3003"), timeout=15)
         # The fault is used up when the held request's read reaches the sandbox.
-        while requests.get(f"{sandbox.url}/_sandbox/faults", timeout=5).json()["faults"]:
-            time.sleep(0.02)
+        sandbox.wait_faults_taken()
         response = page.goto(url + link("SUB-1001"))
         assert response is not None and response.status == 503
         assert response.headers["retry-after"] == "2"

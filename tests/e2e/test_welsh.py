@@ -14,6 +14,7 @@ from tests.conftest import Sandbox
 from tests.e2e.conftest import (
     EFFECTIVE,
     check_page,
+    expire_baskets,
     heading,
     link,
     only_order,
@@ -127,8 +128,7 @@ def test_expired_changes_are_explained_in_welsh(page: Page, redis_client: Any, k
     press(page, "Parhau i'r til")
     sign_in_in_welsh(page)
     press(page, "Ychwanegu Plant")
-    for key in redis_client.scan_iter(match=keys.baskets()):
-        redis_client.delete(key)  # as if the basket's TTL ran out
+    expire_baskets(redis_client, keys)
     response = page.reload()
     assert response is not None and response.status == 404
     heading(page).to_have_text("Mae eich newidiadau wedi dod i ben")

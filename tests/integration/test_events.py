@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from app.config import DEV_WEBHOOK_SECRET
-from sandbox.stack import app_service, deliverer_service, free_port
+from sandbox.stack import app_service, deliverer_service, free_port, wait_for
 from tests.conftest import Sandbox, subscription_of
 from tests.integration.conftest import Partner, assert_problem
 
@@ -28,6 +28,7 @@ FAST = {
     "CHECKOUT_WEBHOOK_SWEEP_SECONDS": "0.5",
     "CHECKOUT_WEBHOOK_TIMEOUT_SECONDS": "3",
 }
+WITHIN = 15  # seconds for the deliverer's attempts to reach the receiver
 
 
 class Events:
@@ -73,16 +74,6 @@ def received(sandbox: Sandbox, **wanted: Any) -> list[dict[str, Any]]:
     ]
 
 
-def wait_until(check: Callable[[], Any], seconds: float = 15.0) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"not within {seconds} s")
-
-
 def confirmed(
     partner: Partner, add: str = "OFFER-SPORTS", subscription: str = "SUB-1001"
 ) -> dict[str, Any]:
@@ -106,12 +97,14 @@ def test_a_confirmation_arrives_signed_with_one_id_across_its_attempts(events, s
     started = events()
     sandbox.fault("error", count=2, path="/partner/", status=503)
     basket = confirmed(Partner(started.app.url, sandbox.token("alice")))
-    attempts = wait_until(
+    attempts = wait_for(
         lambda: (
             (found := completed_for(sandbox, basket["basketId"]))
             and found[-1]["status"] == 204
             and found
-        )
+        ),
+        "the event's attempts, the last one accepted",
+        within=WITHIN,
     )
     assert [a["status"] for a in attempts] == [503, 503, 204]
     assert len({a["webhookId"] for a in attempts}) == 1
@@ -131,7 +124,7 @@ def test_twelve_parallel_completions_are_one_event(events, sandbox):
         answers = list(pool.map(lambda _: partner.update({"complete": True}), range(12)))
     assert {answer.status_code for answer in answers} == {200}
     basket_id = answers[0].json()["basket"]["basketId"]
-    wait_until(lambda: completed_for(sandbox, basket_id))
+    wait_for(lambda: completed_for(sandbox, basket_id), "the completed event", within=WITHIN)
     time.sleep(1.0)  # time enough for a second event to arrive, if there were one
     assert len(completed_for(sandbox, basket_id)) == 1
 
@@ -142,7 +135,9 @@ def test_during_a_rotation_every_attempt_carries_both_signatures(events, sandbox
         CHECKOUT_WEBHOOK_SECRET=NEW_SECRET, CHECKOUT_WEBHOOK_SECRET_PREVIOUS=DEV_WEBHOOK_SECRET
     )
     basket = confirmed(Partner(started.app.url, sandbox.token("alice")))
-    (delivery,) = wait_until(lambda: completed_for(sandbox, basket["basketId"]))
+    (delivery,) = wait_for(
+        lambda: completed_for(sandbox, basket["basketId"]), "the completed event", within=WITHIN
+    )
     assert (delivery["verified"], delivery["signatures"], delivery["status"]) == (True, 2, 204)
 
 
@@ -160,7 +155,7 @@ def test_a_basket_left_with_a_change_is_abandoned_once_and_a_completed_one_never
     def abandoned() -> list[dict[str, Any]]:
         return received(sandbox, type="checkout.abandoned")
 
-    (event,) = wait_until(abandoned, seconds=2 + 60)  # within its TTL plus a minute
+    (event,) = wait_for(abandoned, "the abandoned event", within=2 + 60)  # its TTL and a minute
     data = event["body"]["data"]
     assert (data["basketId"], event["verified"], event["status"]) == (left_id, True, 204)
     assert [o["id"] for o in data["addOffers"]] == ["OFFER-CINEMA"]
@@ -174,13 +169,15 @@ def test_a_deliverer_killed_mid_delivery_delivers_after_its_restart(events, sand
     started = events()
     sandbox.fault("slow", count=1, path="/partner/", delaySeconds=3)
     basket = confirmed(Partner(started.app.url, sandbox.token("alice")))
-    time.sleep(1.0)  # the attempt is on its way, held by the slow receiver
+    sandbox.wait_faults_taken()  # the attempt is on its way, held by the slow receiver
     assert started.deliverer.process is not None
     os.kill(started.deliverer.pid, signal.SIGKILL)
     started.deliverer.process.wait()
     started.deliverer.start(quiet=True)  # a new deliverer: the lease of the dead one ends
-    attempts = wait_until(
-        lambda: len(found := completed_for(sandbox, basket["basketId"])) >= 2 and found
+    attempts = wait_for(
+        lambda: found if len(found := completed_for(sandbox, basket["basketId"])) >= 2 else [],
+        "a second attempt, by the new deliverer",
+        within=WITHIN,
     )
     assert len({a["webhookId"] for a in attempts}) == 1
     assert attempts[-1]["status"] == 204 and attempts[-1]["verified"]
@@ -195,10 +192,12 @@ def test_an_event_that_never_gets_through_is_kept_as_failed_and_can_be_sent_agai
     started = events()
     sandbox.fault("error", count=4, path="/partner/", status=500)  # every attempt of four
     basket = confirmed(Partner(started.app.url, sandbox.token("alice")))
-    wait_until(lambda: len(completed_for(sandbox, basket["basketId"])) == 4)
+    wait_for(
+        lambda: len(completed_for(sandbox, basket["basketId"])) == 4, "four attempts", within=WITHIN
+    )
     prefix = started.env["CHECKOUT_REDIS_KEY_PREFIX"]
     outbox = Outbox(app_redis, Keys(prefix), schedule=[0.2] * 3, lease=2, retention=600)
-    (failed,) = wait_until(outbox.failed)
+    (failed,) = wait_for(outbox.failed, "the event kept as failed", within=WITHIN)
     assert (failed["attempts"], failed["lastStatus"], failed["type"]) == (
         4,
         500,
@@ -213,7 +212,11 @@ def test_an_event_that_never_gets_through_is_kept_as_failed_and_can_be_sent_agai
     assert "checkout_webhook_failed_events 1.0" in metrics
 
     assert outbox.resend(failed["shard"], failed["id"])
-    wait_until(lambda: completed_for(sandbox, basket["basketId"])[-1]["status"] == 204)
+    wait_for(
+        lambda: completed_for(sandbox, basket["basketId"])[-1]["status"] == 204,
+        "the event sent again to be accepted",
+        within=WITHIN,
+    )
     assert outbox.failed() == []
     assert not outbox.resend(failed["shard"], failed["id"])  # no longer failed
 
@@ -231,7 +234,9 @@ def test_events_are_never_written_for_a_change_that_did_not_happen(events, sandb
     time.sleep(1.0)
     assert completed_for(sandbox, basket_id) == []
     assert partner.update({"complete": True}).status_code == 200
-    (delivery,) = wait_until(lambda: completed_for(sandbox, basket_id))
+    (delivery,) = wait_for(
+        lambda: completed_for(sandbox, basket_id), "the confirmation's event", within=WITHIN
+    )
     assert delivery["body"]["data"]["order"]["newPrice"]["amount"] == "33.50"
 
 

@@ -21,10 +21,6 @@ MONEY = re.compile(r"^-?[0-9]+\.[0-9]{2}$")
 SPORTS_NOT_HD = {"addOffers": ["OFFER-SPORTS"], "removeOffers": ["OFFER-HD"]}
 
 
-def _today(sandbox: Sandbox) -> str:
-    return str(requests.get(f"{sandbox.url}/_sandbox/today", timeout=5).json()["today"])
-
-
 def _amount(money: dict[str, str]) -> Decimal:
     assert MONEY.match(money["amount"]), money  # a decimal string, never a float
     assert money["currency"] == "GBP"
@@ -55,7 +51,7 @@ def test_a_code_itemises_the_change_and_lowers_the_price(partner, sandbox: Sandb
     by_kind = {line["kind"]: line for line in totals["lines"]}
     assert set(by_kind) == {"add", "remove", "discount"}
     assert by_kind["add"]["offerId"] == "OFFER-SPORTS"
-    assert by_kind["add"]["startsOn"] == _today(sandbox)  # added offers start today
+    assert by_kind["add"]["startsOn"] == sandbox.today()  # added offers start today
     assert by_kind["remove"]["startsOn"] == totals["effectiveDate"]  # removals at the next bill
     assert _amount(by_kind["remove"]["amount"]) < 0
     discount = by_kind["discount"]

@@ -13,7 +13,6 @@ import gzip
 import json
 import re
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
 
-from sandbox.stack import Service, app_service, free_port
+from sandbox.stack import Service, app_service, free_port, wait_for
 from tests.conftest import Sandbox
 from tests.integration.conftest import Partner, assert_problem
 
@@ -113,13 +112,13 @@ class Collector:
     def trace(self, trace_id: str) -> list[Span]:
         """The spans of one trace, once its request's span has come: it ends after every
         other span of the request, and the export keeps the order spans end in."""
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
+
+        def whole() -> list[Span]:
             spans = self.of(trace_id)
-            if any(span.kind == SERVER and span.parent_id is None for span in spans):
-                return spans
-            time.sleep(0.05)
-        raise AssertionError(f"no request span of trace {trace_id} reached the collector")
+            ended = any(span.kind == SERVER and span.parent_id is None for span in spans)
+            return spans if ended else []
+
+        return wait_for(whole, f"the request span of trace {trace_id} at the collector", within=15)
 
 
 @pytest.fixture(scope="module")
@@ -142,13 +141,14 @@ class Running:
 
     def log_line(self, request_id: str) -> dict[str, Any]:
         """The access-log line of one request (app/web/middleware.py)."""
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
+
+        def found() -> dict[str, Any] | None:
             for line in self.log.read_text(encoding="utf-8", errors="replace").splitlines():
                 if line.startswith("{") and f'"requestId":"{request_id}"' in line:
                     return dict(json.loads(line))
-            time.sleep(0.05)
-        raise AssertionError(f"no log line for request {request_id}")
+            return None
+
+        return wait_for(found, f"the log line of request {request_id}", within=5)
 
 
 def start_app(env: dict[str, str], log: Path, *, workers: int = 1) -> Running:
@@ -250,10 +250,11 @@ def test_the_identity_providers_keys_are_fetched_inside_a_request(
     first API request: a client span of that request's trace."""
     alice = Partner(traced.url, sandbox.token("alice"))
     assert alice.get().status_code in (200, 404)
-    deadline = time.monotonic() + 15
-    while not (keys := [s for s in collector.spans if s.url().endswith("/oauth/jwks")]):
-        assert time.monotonic() < deadline, "no span of the provider's keys"
-        time.sleep(0.05)
+    keys = wait_for(
+        lambda: [s for s in collector.spans if s.url().endswith("/oauth/jwks")],
+        "a span of the provider's keys",
+        within=15,
+    )
     fetch = keys[0]
     assert fetch.kind == CLIENT and fetch.parent_id is not None
     spans = collector.trace(fetch.trace_id)

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import requests
 
+from app.adapters.storage import Keys
 from sandbox.stack import Service, free_port, gunicorn_service
 from tests.conftest import Sandbox
 from tests.integration.conftest import Partner, assert_problem
@@ -197,7 +198,7 @@ def test_past_the_bound_the_answer_is_busy_and_quick(
     landing = browser.get(url + "/start?subscription=SUB-1001&offer=OFFER-SPORTS", timeout=5)
     assert landing.status_code == 200
     sid = browser.cookies["checkout_session"].rsplit(".", 1)[0]
-    key = f"{app_env['CHECKOUT_REDIS_KEY_PREFIX']}:signin:{{{sid}}}"
+    key = Keys(app_env["CHECKOUT_REDIS_KEY_PREFIX"]).signin(sid)
     assert app_redis.expire(key, 60)
     # Long enough to hold the one place on a busy machine, shorter than a backend read.
     sandbox.fault("slow", path="/backend/v1/subscriptions/SUB-1001/quotes", delaySeconds=3.0)
