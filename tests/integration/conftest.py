@@ -1,7 +1,15 @@
-"""Integration fixtures: a partner's HTTP client for the API of the running app."""
+"""Integration fixtures: a partner's HTTP client for the API of the running app, and the
+sandbox as an operator starts it (`python -m sandbox serve`)."""
 
 from __future__ import annotations
 
+import os
+import selectors
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,7 +18,7 @@ import requests
 from app.adapters.storage import connect
 from app.api.openapi import documented
 from app.api.schemas import BasketAnswer
-from sandbox.stack import Service
+from sandbox.stack import ROOT, Service
 from tests.conftest import Sandbox, recaptcha_token
 
 BASKET = "/api/v1/checkout/basket"
@@ -65,7 +73,7 @@ def as_documented(response: requests.Response) -> requests.Response:
     if response.status_code in (200, 201):
         BasketAnswer.model_validate(response.json())
     if response.headers.get("Content-Type") == "application/problem+json":
-        method, status, code = response.request.method or "", response.status_code, ""
+        method, status = response.request.method or "", response.status_code
         code = response.json().get("code", "")
         assert code in documented(method).get(status, set()), (
             f"{method} answered {status} {code}, which its description does not list"
@@ -107,3 +115,38 @@ def assert_problem(response: requests.Response, status: int, code: str) -> dict[
     assert body["requestId"] == response.headers["X-Request-ID"]
     assert {"type", "title", "detail"} <= body.keys()
     return body
+
+
+@pytest.fixture
+def sandbox_env(tmp_path: Path) -> dict[str, str]:
+    """This environment less any SANDBOX_* setting, with a signing key of the test's own."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SANDBOX_")}
+    return {**clean, "SANDBOX_SIGNING_KEY_FILE": str(tmp_path / "signing-key.json")}
+
+
+@contextmanager
+def sandbox_process(env: dict[str, str], *flags: str) -> Iterator[str]:
+    """`python -m sandbox serve --port 0 [flags]`, as an operator runs it; yields the URL
+    it announced, and stops it afterwards."""
+    command = [sys.executable, "-m", "sandbox", "serve", "--port", "0", *flags]
+    with subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    ) as process:
+        assert process.stdout is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(process.stdout, selectors.EVENT_READ)
+            ready = selector.select(timeout=30)
+        line = process.stdout.readline().strip() if ready else ""
+        try:
+            assert line.startswith("sandbox listening on http://127.0.0.1:"), line
+            yield line.removeprefix("sandbox listening on ")
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+@pytest.fixture
+def served(sandbox_env: dict[str, str]) -> Iterator[str]:
+    """A sandbox process on a free port; yields the URL it announced."""
+    with sandbox_process(sandbox_env) as url:
+        yield url

@@ -8,46 +8,25 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import selectors
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import requests
 from standardwebhooks.webhooks import Webhook
 
+from tests.integration.conftest import sandbox_process
+
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[2]
 SECRET = "whsec_" + base64.b64encode(b"integration-webhook-secret").decode()
 BODY = json.dumps({"type": "checkout.abandoned", "timestamp": "x", "data": {}}).encode()
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[str]:
+def served(sandbox_env: dict[str, str]) -> Iterator[str]:
     """A sandbox process on a free port with its own webhook secret; yields its URL."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SANDBOX_")}
-    env["SANDBOX_SIGNING_KEY_FILE"] = str(tmp_path / "signing-key.json")
-    command = [
-        sys.executable, "-m", "sandbox", "serve", "--port", "0", "--webhook-secret", SECRET
-    ]  # fmt: skip
-    with subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    ) as process:
-        assert process.stdout is not None
-        with selectors.DefaultSelector() as selector:
-            selector.register(process.stdout, selectors.EVENT_READ)
-            ready = selector.select(timeout=30)
-        line = process.stdout.readline().strip() if ready else ""
-        try:
-            assert line.startswith("sandbox listening on http://127.0.0.1:"), line
-            yield line.removeprefix("sandbox listening on ")
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
+    with sandbox_process(sandbox_env, "--webhook-secret", SECRET) as url:
+        yield url
 
 
 def signed(msg_id: str) -> dict[str, str]:

@@ -24,10 +24,10 @@ from sandbox.latency import (
     medians_ms,
 )
 from sandbox.state import CallTimeline
+from tests.unit.sandbox.backend_calls import BACKEND
 
 pytestmark = pytest.mark.unit
 
-BACKEND = {"Authorization": "Bearer sandbox-backend-token"}
 SITEVERIFY = "/recaptcha/api/siteverify"
 
 

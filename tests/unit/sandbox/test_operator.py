@@ -23,11 +23,11 @@ from sandbox.oauth import SandboxClient, SandboxOpenIDCode, _access_token
 from sandbox.settings import get_settings
 from sandbox.state import EXTENSION_KEY as STATE_EXTENSION
 from sandbox.state import SandboxState
+from tests.unit.sandbox.backend_calls import BACKEND
 from tests.unit.sandbox.oauth_flow import Pkce, authorize_params, code_flow, token_request
 
 pytestmark = pytest.mark.unit
 
-BACKEND = {"Authorization": "Bearer sandbox-backend-token"}
 ROLES = ["checkout-operator"]
 
 

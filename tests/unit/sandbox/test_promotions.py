@@ -17,30 +17,21 @@ from sandbox.data import PROMO_REASONS, first_of_next_month
 from sandbox.state import EXTENSION_KEY as STATE_EXTENSION
 from sandbox.state import SandboxState
 from sandbox.subscriptions import prorate
+from tests.unit.sandbox.backend_calls import (
+    ALICE_CHANGE,
+    BACKEND,
+    alice_order,
+    backend_headers,
+    money,
+    place_order,
+    quote,
+)
 
 pytestmark = pytest.mark.unit
 
-BACKEND = {"Authorization": "Bearer sandbox-backend-token"}
-ALICE_CHANGE = {"addOffers": ["OFFER-SPORTS"], "removeOffers": ["OFFER-HD"]}
 #: a Saturday in February 2027, two days before the next bill
 DAY = "2027-02-27"
 NEXT_BILL = "2027-03-01"
-
-
-def money(amount: str) -> dict[str, str]:
-    return {"amount": amount, "currency": "GBP"}
-
-
-def headers(language: str | None = None) -> dict[str, str]:
-    return BACKEND if language is None else {**BACKEND, "Accept-Language": language}
-
-
-def quote(
-    client: FlaskClient, body: Any, subscription_id: str = "SUB-1001", language: str | None = None
-) -> Any:
-    return client.post(
-        f"/backend/v1/subscriptions/{subscription_id}/quotes", json=body, headers=headers(language)
-    )
 
 
 def quoted(client: FlaskClient, body: Any, language: str | None = None) -> dict[str, Any]:
@@ -54,7 +45,8 @@ def look_up(
     client: FlaskClient, code: str, subscription_id: str = "SUB-1001", language: str | None = None
 ) -> Any:
     return client.get(
-        f"/backend/v1/subscriptions/{subscription_id}/promotions/{code}", headers=headers(language)
+        f"/backend/v1/subscriptions/{subscription_id}/promotions/{code}",
+        headers=backend_headers(language),
     )
 
 
@@ -66,19 +58,8 @@ def order(
     **overrides: Any,
 ) -> Any:
     """Alice's order of ``ALICE_CHANGE`` under ``issued``, agreeing to its prices and code."""
-    body = {
-        "subscriptionId": "SUB-1001",
-        "customerId": "alice",
-        **ALICE_CHANGE,
-        "quoteId": issued["quoteId"],
-        "expectedPrice": issued["newPrice"],
-        "expectedDueToday": issued["dueToday"],
-        "promoCode": issued["promoCode"],
-        **overrides,
-    }
-    return client.post(
-        "/backend/v1/orders", json=body, headers={**headers(language), "Idempotency-Key": key}
-    )
+    agreed = {"expectedDueToday": issued["dueToday"], "promoCode": issued["promoCode"]}
+    return place_order(client, alice_order(issued, **{**agreed, **overrides}), key, language)
 
 
 def set_today(client: FlaskClient, day: str) -> None:
@@ -504,16 +485,7 @@ def test_order_with_a_code_is_recorded_with_it(client: FlaskClient) -> None:
 
 def test_order_without_a_code_records_none(client: FlaskClient) -> None:
     issued = quoted(client, ALICE_CHANGE)
-    body = {
-        "subscriptionId": "SUB-1001",
-        "customerId": "alice",
-        **ALICE_CHANGE,
-        "quoteId": issued["quoteId"],
-        "expectedPrice": issued["newPrice"],
-    }
-    placed = client.post(
-        "/backend/v1/orders", json=body, headers={**BACKEND, "Idempotency-Key": "k"}
-    )
+    placed = place_order(client, alice_order(issued), "k")
     assert placed.status_code == 201
     assert (placed.get_json()["promoCode"], placed.get_json()["dueToday"]) == (
         None,

@@ -12,9 +12,7 @@ import os
 import re
 import secrets
 import stat
-import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,7 +26,6 @@ from flask.testing import FlaskClient
 from joserfc import jwt
 from joserfc.errors import ExpiredTokenError
 from joserfc.jwk import KeySet
-from werkzeug.serving import make_server
 
 from sandbox import Settings, create_app
 from sandbox.__main__ import main as cli_main
@@ -36,49 +33,25 @@ from sandbox.data import first_of_next_month
 from sandbox.keys import load_signing_key
 from sandbox.state import EXTENSION_KEY as STATE_EXTENSION
 from sandbox.state import SandboxState
+from tests.unit.sandbox.backend_calls import (
+    ALICE_CHANGE,
+    BACKEND,
+    backend_headers,
+    get_subscription,
+    money,
+    place_order,
+    quote,
+)
 from tests.unit.sandbox.oauth_flow import CALLBACK, CLIENT, Pkce, authorize_params
 
 pytestmark = pytest.mark.unit
 
-BACKEND = {"Authorization": "Bearer sandbox-backend-token"}
 NEXT_MONTH = first_of_next_month().isoformat()
 ALICE_LIKE = ["OFFER-SPORTS", "OFFER-KIDS", "OFFER-CINEMA"]
 
 
-@pytest.fixture
-def live_url(app: Flask) -> Iterator[str]:
-    """The same app behind a real threaded werkzeug server, for socket-level behaviour."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
-
-
-def money(amount: str) -> dict[str, str]:
-    return {"amount": amount, "currency": "GBP"}
-
-
 def offer_ids(offers: list[dict[str, Any]]) -> list[str]:
     return [offer["id"] for offer in offers]
-
-
-def backend_headers(language: str | None = None) -> dict[str, str]:
-    """The service token, and ``Accept-Language`` if given."""
-    return BACKEND if language is None else {**BACKEND, "Accept-Language": language}
-
-
-def get_subscription(
-    client: FlaskClient, subscription_id: str, language: str | None = None
-) -> dict[str, Any]:
-    response = client.get(
-        f"/backend/v1/subscriptions/{subscription_id}", headers=backend_headers(language)
-    )
-    assert response.status_code == 200, response.get_data(as_text=True)
-    body: dict[str, Any] = response.get_json()
-    return body
 
 
 def order_body(client: FlaskClient | None = None, **overrides: Any) -> dict[str, Any]:
@@ -104,13 +77,6 @@ def order_body(client: FlaskClient | None = None, **overrides: Any) -> dict[str,
         body.update(quoteId=issued["quoteId"], expectedPrice=issued["newPrice"])
         body.update(overrides)
     return body
-
-
-def place_order(
-    client: FlaskClient, body: Any, key: str = "key-1", language: str | None = None
-) -> Any:
-    headers = {**backend_headers(language), "Idempotency-Key": key}
-    return client.post("/backend/v1/orders", json=body, headers=headers)
 
 
 # --- demo data -------------------------------------------------------------------------
@@ -190,16 +156,6 @@ def test_unknown_routes_answer_json(client: FlaskClient) -> None:
 
 
 # --- quotes ----------------------------------------------------------------------------
-
-
-def quote(
-    client: FlaskClient, body: Any, subscription_id: str = "SUB-1001", language: str | None = None
-) -> Any:
-    return client.post(
-        f"/backend/v1/subscriptions/{subscription_id}/quotes",
-        json=body,
-        headers=backend_headers(language),
-    )
 
 
 def test_quote_prices_the_change(client: FlaskClient) -> None:
@@ -403,8 +359,6 @@ def test_parallel_submissions_with_one_key_make_one_order(
 
 
 # --- quotes that bind, and prices that move --------------------------------------------
-
-ALICE_CHANGE = {"addOffers": ["OFFER-SPORTS"], "removeOffers": ["OFFER-HD"]}
 
 
 def set_price(client: FlaskClient, **body: str) -> dict[str, Any]:

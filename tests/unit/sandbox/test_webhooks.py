@@ -9,8 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import socket
-import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,6 @@ import requests
 from flask import Flask
 from flask.testing import FlaskClient
 from standardwebhooks.webhooks import Webhook
-from werkzeug.serving import make_server
 from werkzeug.test import TestResponse
 
 import sandbox.__main__ as cli
@@ -357,18 +354,6 @@ def test_only_the_last_attempts_are_kept(app: Flask, client: FlaskClient) -> Non
 
 
 # --- over a real socket ----------------------------------------------------------------
-
-
-@pytest.fixture
-def live_url(app: Flask) -> Iterator[str]:
-    """The same app behind a real threaded werkzeug server."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
 
 
 def test_chunked_body_is_read_whole(client: FlaskClient, live_url: str) -> None:

@@ -17,47 +17,19 @@ from flask.testing import FlaskClient
 
 from sandbox.data import OFFERS, PLANS
 from sandbox.language import PAGE_TEXTS, from_ui_locales
+from tests.unit.sandbox.backend_calls import (
+    ALICE_CHANGE,
+    alice_order,
+    backend_headers,
+    place_order,
+    quote,
+    read_subscription,
+)
 from tests.unit.sandbox.oauth_flow import CALLBACK, Pkce, authorize_params
 
 pytestmark = pytest.mark.unit
 
-BACKEND = {"Authorization": "Bearer sandbox-backend-token"}
-ALICE_CHANGE = {"addOffers": ["OFFER-SPORTS"], "removeOffers": ["OFFER-HD"]}
 HD_ENGLISH = {"name": "HD Quality", "description": "Every channel in full high definition."}
-
-
-def headers(language: str | None) -> dict[str, str]:
-    return BACKEND if language is None else {**BACKEND, "Accept-Language": language}
-
-
-def read(client: FlaskClient, subscription_id: str, language: str | None = None) -> Any:
-    response = client.get(f"/backend/v1/subscriptions/{subscription_id}", headers=headers(language))
-    assert response.status_code == 200, response.get_data(as_text=True)
-    return response
-
-
-def quote(
-    client: FlaskClient, body: Any, subscription_id: str = "SUB-1001", language: str | None = None
-) -> Any:
-    return client.post(
-        f"/backend/v1/subscriptions/{subscription_id}/quotes", json=body, headers=headers(language)
-    )
-
-
-def order(
-    client: FlaskClient, issued: dict[str, Any], language: str | None = None, key: str = "key-1"
-) -> Any:
-    """Alice's order of ``issued``'s change, agreeing to its price."""
-    body = {
-        "subscriptionId": "SUB-1001",
-        "customerId": "alice",
-        **ALICE_CHANGE,
-        "quoteId": issued["quoteId"],
-        "expectedPrice": issued["newPrice"],
-    }
-    return client.post(
-        "/backend/v1/orders", json=body, headers={**headers(language), "Idempotency-Key": key}
-    )
 
 
 def names(offers: list[dict[str, Any]]) -> dict[str, str]:
@@ -86,8 +58,8 @@ def assert_in_language(response: Any, language: str) -> None:
 
 
 def test_subscription_in_welsh(client: FlaskClient) -> None:
-    english = read(client, "SUB-1001")
-    welsh = read(client, "SUB-1001", "cy")
+    english = read_subscription(client, "SUB-1001")
+    welsh = read_subscription(client, "SUB-1001", "cy")
     assert_in_language(english, "en")
     assert_in_language(welsh, "cy")
     body = welsh.get_json()
@@ -113,12 +85,12 @@ def test_subscription_in_welsh(client: FlaskClient) -> None:
     ("subscription_id", "plan"), [("SUB-3003", "Sylfaenol"), ("SUB-2002", "Premiwm")]
 )
 def test_plans_in_welsh(client: FlaskClient, subscription_id: str, plan: str) -> None:
-    assert read(client, subscription_id, "cy").get_json()["plan"]["name"] == plan
+    assert read_subscription(client, subscription_id, "cy").get_json()["plan"]["name"] == plan
 
 
 def test_pending_change_in_welsh(client: FlaskClient) -> None:
-    welsh = read(client, "SUB-2002", "cy").get_json()["pendingChange"]
-    english = read(client, "SUB-2002").get_json()["pendingChange"]
+    welsh = read_subscription(client, "SUB-2002", "cy").get_json()["pendingChange"]
+    english = read_subscription(client, "SUB-2002").get_json()["pendingChange"]
     assert welsh["description"] == "Symud i lawr i Safonol"
     assert english["description"] == "Downgrade to Standard"
     assert without_words(welsh) == without_words(english)
@@ -126,7 +98,7 @@ def test_pending_change_in_welsh(client: FlaskClient) -> None:
 
 @pytest.mark.parametrize("accept", [None, "", "en", "fr", "cy;q=0.5, en", "*", "de, fr;q=0.5"])
 def test_english_unless_welsh_is_the_best_match(client: FlaskClient, accept: str | None) -> None:
-    response = read(client, "SUB-1001", accept)
+    response = read_subscription(client, "SUB-1001", accept)
     assert_in_language(response, "en")
     body = response.get_json()
     assert body["plan"]["name"] == "Standard"
@@ -135,7 +107,7 @@ def test_english_unless_welsh_is_the_best_match(client: FlaskClient, accept: str
 
 @pytest.mark.parametrize("accept", ["cy", "CY", "cy-GB", "cy, en;q=0.8", "fr, cy;q=0.1"])
 def test_welsh_when_it_is_the_best_match(client: FlaskClient, accept: str) -> None:
-    response = read(client, "SUB-1001", accept)
+    response = read_subscription(client, "SUB-1001", accept)
     assert_in_language(response, "cy")
     assert response.get_json()["plan"]["name"] == "Safonol"
 
@@ -163,12 +135,15 @@ def test_quote_in_welsh(client: FlaskClient) -> None:
     assert names(body["addOffers"]) == {"OFFER-CINEMA": "Sinema"}
     assert names(body["removeOffers"]) == {"OFFER-HD": "HD Quality"}
     same = without_words(english.get_json())
-    assert {**without_words(body), "quoteId": same["quoteId"]} == same
+    # Each quote is its own, and expires a quote's life after it was made (to the second:
+    # two quotes a moment apart may straddle one).
+    mine = {"quoteId": same["quoteId"], "expiresAt": same["expiresAt"]}
+    assert {**without_words(body), **mine} == same
 
 
 def test_order_in_welsh(client: FlaskClient) -> None:
     issued = quote(client, ALICE_CHANGE, language="cy").get_json()
-    placed = order(client, issued, "cy")
+    placed = place_order(client, alice_order(issued), language="cy")
     assert placed.status_code == 201
     assert_in_language(placed, "cy")
     body = placed.get_json()
@@ -177,7 +152,7 @@ def test_order_in_welsh(client: FlaskClient) -> None:
     assert body["newPrice"] == issued["newPrice"] == {"amount": "28.00", "currency": "GBP"}
 
     # A repeat answers in its own language: the same order, at the same prices.
-    repeat = order(client, issued)
+    repeat = place_order(client, alice_order(issued))
     assert repeat.status_code == 200
     assert_in_language(repeat, "en")
     assert names(repeat.get_json()["addOffers"]) == {"OFFER-SPORTS": "Sports"}
@@ -186,9 +161,9 @@ def test_order_in_welsh(client: FlaskClient) -> None:
     (record,) = client.get("/_sandbox/orders").get_json()["orders"]
     assert names(record["addOffers"]) == {"OFFER-SPORTS": "Sports"}
 
-    pending = read(client, "SUB-1001", "cy").get_json()["pendingChange"]
+    pending = read_subscription(client, "SUB-1001", "cy").get_json()["pendingChange"]
     assert pending["description"] == "Ychwanegu Chwaraeon, tynnu HD Quality"
-    english = read(client, "SUB-1001").get_json()["pendingChange"]
+    english = read_subscription(client, "SUB-1001").get_json()["pendingChange"]
     assert english["description"] == "Add Sports, remove HD Quality"
 
 
@@ -201,7 +176,7 @@ def test_refusals_that_name_things_are_in_welsh(client: FlaskClient) -> None:
     issued = quote(client, ALICE_CHANGE).get_json()
     priced = client.post("/_sandbox/prices", json={"offerId": "OFFER-SPORTS", "price": "9"})
     assert priced.status_code == 200
-    changed = order(client, issued, "cy")
+    changed = place_order(client, alice_order(issued), language="cy")
     assert changed.status_code == 409
     assert_in_language(changed, "cy")
     fresh = changed.get_json()["quote"]
@@ -210,7 +185,7 @@ def test_refusals_that_name_things_are_in_welsh(client: FlaskClient) -> None:
 
 
 def test_refusals_that_name_nothing_carry_no_language(client: FlaskClient) -> None:
-    missing = client.get("/backend/v1/subscriptions/SUB-9999", headers=headers("cy"))
+    missing = client.get("/backend/v1/subscriptions/SUB-9999", headers=backend_headers("cy"))
     assert missing.status_code == 404
     assert missing.get_json()["message"] == "Subscription not found."
     assert "Content-Language" not in missing.headers
