@@ -94,7 +94,6 @@ test-cluster: $(READY)
 		tests/integration/test_events.py
 
 test-e2e: browser $(READY)
-	@$(MAKE) --no-print-directory -s install
 	$(PY) -m pytest -m e2e -n $(WORKERS) --dist loadfile
 
 ## The unit and integration suites with every runtime dependency at the lower bound that
